@@ -1,0 +1,171 @@
+"""Small filesystem, seeding and environment helpers shared by the engine and the forks."""
+
+import difflib
+import json
+import os
+import os.path as osp
+import platform
+import random
+import sys
+import tempfile
+import time
+import warnings
+
+import numpy as np
+import torch
+from PIL import Image
+
+from dassl.utils.registry import check_availability
+
+__all__ = [
+    "mkdir_if_missing",
+    "check_isfile",
+    "read_json",
+    "write_json",
+    "atomic_write_bytes",
+    "set_random_seed",
+    "download_url",
+    "read_image",
+    "collect_env_info",
+    "listdir_nohidden",
+    "get_most_similar_str_to_a_from_b",
+    "check_availability",
+    "tolist_if_not",
+]
+
+
+def mkdir_if_missing(dirname):
+    if dirname:
+        os.makedirs(dirname, exist_ok=True)
+
+
+def check_isfile(fpath):
+    """Callers treat a missing file as a soft condition, so warn instead of raising."""
+    isfile = osp.isfile(fpath)
+    if not isfile:
+        warnings.warn(f'No file found at "{fpath}"', stacklevel=2)
+    return isfile
+
+
+def read_json(fpath):
+    with open(fpath, encoding="utf-8") as f:
+        return json.load(f)
+
+
+def _atomic_write(fpath, write_fn, mode):
+    """Write through a temp file in the target folder so a crash never leaves a torn file."""
+    dirname = osp.dirname(osp.abspath(fpath))
+    mkdir_if_missing(dirname)
+    fd, tmp = tempfile.mkstemp(prefix="." + osp.basename(fpath) + ".", suffix=".tmp", dir=dirname)
+    try:
+        with os.fdopen(fd, mode) as f:
+            write_fn(f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, fpath)
+    except BaseException:
+        if osp.exists(tmp):
+            os.remove(tmp)
+        raise
+
+
+def atomic_write_bytes(fpath, data):
+    _atomic_write(fpath, lambda f: f.write(data), "wb")
+
+
+def write_json(obj, fpath):
+    """Atomic, because split files are shared by concurrent jobs of the scripts."""
+
+    def _dump(f):
+        json.dump(obj, f, indent=4, separators=(",", ": "))
+
+    _atomic_write(fpath, _dump, "w")
+
+
+def set_random_seed(seed):
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+    torch.cuda.manual_seed_all(seed)
+
+
+def download_url(url, dst):
+    """Fetch ``url`` to ``dst`` without leaving a partial file behind on failure."""
+    import urllib.request
+
+    print(f'* url="{url}"')
+    print(f'* destination="{dst}"')
+    mkdir_if_missing(osp.dirname(osp.abspath(dst)))
+    tmp = dst + ".part"
+    try:
+        urllib.request.urlretrieve(url, tmp)
+        os.replace(tmp, dst)
+    finally:
+        if osp.exists(tmp):
+            os.remove(tmp)
+
+
+def read_image(path, retries=3):
+    """Open an image as RGB; a few retries absorb transient network-filesystem errors."""
+    if not osp.exists(path):
+        raise FileNotFoundError(f'No image file exists at "{path}"')
+    err = None
+    for attempt in range(retries):
+        try:
+            with Image.open(path) as img:
+                return img.convert("RGB")
+        except OSError as e:  # includes PIL.UnidentifiedImageError
+            err = e
+            if attempt + 1 < retries:
+                time.sleep(0.1)
+    msg = str(err).splitlines()[0] if str(err) else type(err).__name__
+    raise OSError(f'Cannot read image "{path}": {msg}')
+
+
+def collect_env_info():
+    """Versions for the log; torch's full report is appended only when it can be produced."""
+    lines = [
+        f"Python: {sys.version.split()[0]} ({platform.python_implementation()})",
+        f"Platform: {platform.platform()}",
+        f"PyTorch: {torch.__version__}",
+    ]
+    try:
+        import torchvision
+
+        lines.append(f"torchvision: {torchvision.__version__}")
+    except Exception:  # pragma: no cover - torchvision is a hard dependency elsewhere
+        lines.append("torchvision: not available")
+    lines.append(f"Pillow: {Image.__version__}")
+    lines.append(f"NumPy: {np.__version__}")
+    cuda = torch.cuda.is_available()
+    lines.append(f"CUDA available: {cuda}")
+    if cuda:
+        lines.append(f"CUDA (torch build): {torch.version.cuda}")
+        for i in range(torch.cuda.device_count()):
+            lines.append(f"GPU {i}: {torch.cuda.get_device_name(i)}")
+    info = "\n".join(lines)
+    try:
+        from torch.utils.collect_env import get_pretty_env_info
+
+        info += "\n\n" + get_pretty_env_info()
+    except Exception:
+        pass
+    return info
+
+
+def listdir_nohidden(path, sort=False):
+    items = [f for f in os.listdir(path) if not f.startswith(".")]
+    if sort:
+        items.sort()
+    return items
+
+
+def get_most_similar_str_to_a_from_b(a, b):
+    matches = difflib.get_close_matches(a, list(b), n=1, cutoff=0.0)
+    return matches[0] if matches else None
+
+
+def tolist_if_not(x):
+    if not isinstance(x, (list, tuple)):
+        x = [x]
+    return list(x)

@@ -1,0 +1,475 @@
+"""Shared machinery for the CoOp-format datasets.
+
+Everything that more than one dataset needs lives here, so that each dataset module only names
+its folders and parses what is truly its own:
+
+* split files ``split_zhou_<Name>.json`` (``{"train"|"val"|"test": [[relpath, label, classname]]}``,
+  paths relative to the image folder) -- :func:`read_split`, :func:`save_split`;
+* building a split from a folder-per-class tree when no split file exists --
+  :func:`read_and_split_data` (per class: shuffle, 50% train, 20% val, the rest test);
+* few-shot selection with a JSON cache ``<dataset_dir>/split_fewshot/shot_{N}-seed_{S}.json``
+  (:meth:`CoOpDataset.fewshot`); the draw is the one upstream CoOp makes for the same seed;
+* base/new class subsampling -- :func:`subsample_classes`;
+* one-line errors for a missing folder, a missing or malformed split and missing images
+  (:class:`DatasetError` and its subclasses);
+* :class:`CoOpDataset`, the base class every dataset module derives from.
+
+The upstream function names and signatures (``read_split(filepath, path_prefix)``,
+``save_split(train, val, test, filepath, path_prefix)``, ``read_and_split_data(...)``,
+``subsample_classes(*args, subsample=...)``) are kept so dataset files written for upstream
+CoOp can call them. Every cache is JSON; nothing is pickled.
+"""
+
+import json
+import math
+import os
+import random
+import tempfile
+
+from dassl.data.datasets import DatasetBase, Datum
+from dassl.utils import listdir_nohidden
+
+DOCS_HINT = "see DATASETS.md"
+SUBSAMPLE_CHOICES = ("all", "base", "new")
+SPLIT_NAMES = ("train", "val", "test")
+
+
+class DatasetError(RuntimeError):
+    """A dataset cannot be loaded; the message is one line that names the offending path."""
+
+
+class DatasetNotFoundError(DatasetError):
+    """An expected folder or file (dataset folder, split file, label file) does not exist."""
+
+
+class SplitFormatError(DatasetError):
+    """A split or label file exists but cannot be parsed."""
+
+
+class MissingImagesError(DatasetError):
+    """A split lists images that are not on disk."""
+
+
+# --------------------------------------------------------------------------------------------
+# small helpers
+# --------------------------------------------------------------------------------------------
+
+
+def require_path(path, what, dataset=""):
+    """Raise :class:`DatasetNotFoundError` when ``path`` does not exist."""
+    if not os.path.exists(path):
+        owner = f" for {dataset}" if dataset else ""
+        raise DatasetNotFoundError(f"{what}{owner} not found: {path} ({DOCS_HINT})")
+    return path
+
+
+def listdir_sorted(path):
+    """Sorted entries of ``path`` without hidden files (names starting with a dot)."""
+    return listdir_nohidden(path, sort=True)
+
+
+def load_json_file(path, what="split file"):
+    """Parse a JSON file; a read or parse failure becomes a one-line :class:`SplitFormatError`."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            return json.load(f)
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise SplitFormatError(f"Malformed {what} {path}: {reason} ({DOCS_HINT})") from None
+
+
+def write_json_atomic(obj, path, indent=None):
+    """Write JSON to ``path`` through a temporary file, so readers never see half a file."""
+    folder = os.path.dirname(os.path.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    separators = (",", ": ") if indent else (",", ":")
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".json", dir=folder)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            json.dump(obj, f, indent=indent, separators=separators)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise
+
+
+def relative_path(impath, prefix):
+    """``impath`` relative to the folder ``prefix`` (fast path for paths built by joining)."""
+    head = prefix.rstrip(os.sep) + os.sep
+    if impath.startswith(head):
+        return impath[len(head) :]
+    return os.path.relpath(impath, prefix)
+
+
+def items_to_rows(items, path_prefix):
+    """Datums -> ``[[relpath, label, classname], ...]``."""
+    return [[relative_path(it.impath, path_prefix), it.label, it.classname] for it in items]
+
+
+def rows_to_items(rows, path_prefix, source="split file"):
+    """``[[relpath, label, classname], ...]`` -> Datums (a bad row: :class:`SplitFormatError`)."""
+    join = os.path.join
+    items = []
+    for row in rows:
+        try:
+            relpath, label, classname = row
+            label = int(label)
+        except (TypeError, ValueError):
+            raise SplitFormatError(
+                f"Malformed {source}: expected [relative_path, label, classname], got {row!r}"
+            ) from None
+        if not isinstance(relpath, str) or not isinstance(classname, str):
+            raise SplitFormatError(
+                f"Malformed {source}: expected [relative_path, label, classname], got {row!r}"
+            )
+        items.append(Datum(impath=join(path_prefix, relpath), label=label, classname=classname))
+    return items
+
+
+def classnames_by_label(*data_sources):
+    """Class names indexed by label over all given lists (labels are expected to be 0..K-1)."""
+    mapping = {}
+    for source in data_sources:
+        if source:
+            mapping.update((item.label, item.classname) for item in source)
+    if not mapping:
+        return []
+    return [mapping.get(label, "") for label in range(max(mapping) + 1)]
+
+
+def seed_python_random(seed):
+    """Seed Python's ``random`` the way Dassl's set_random_seed does (only for seed >= 0)."""
+    if seed is not None and seed >= 0:
+        random.seed(seed)
+
+
+# --------------------------------------------------------------------------------------------
+# split files
+# --------------------------------------------------------------------------------------------
+
+
+def read_split(filepath, path_prefix):
+    """Read ``split_zhou_*.json``; returns ``(train, val, test)`` lists of Datum."""
+    require_path(filepath, "Split file")
+    data = load_json_file(filepath)
+    if not isinstance(data, dict) or any(
+        not isinstance(data.get(name), list) for name in SPLIT_NAMES
+    ):
+        raise SplitFormatError(
+            f'Malformed split file {filepath}: expected an object with "train", "val" and "test" '
+            f"lists ({DOCS_HINT})"
+        )
+    print(f"Reading split from {filepath}")
+    source = f"split file {filepath}"
+    return tuple(rows_to_items(data[name], path_prefix, source) for name in SPLIT_NAMES)
+
+
+def save_split(train, val, test, filepath, path_prefix):
+    """Write ``(train, val, test)`` as a split file with paths relative to ``path_prefix``."""
+    splits = zip(SPLIT_NAMES, (train, val, test))
+    split = {name: items_to_rows(items, path_prefix) for name, items in splits}
+    write_json_atomic(split, filepath, indent=4)
+    print(f"Saved split to {filepath}")
+
+
+def split_groups(groups, p_trn=0.5, p_val=0.2):
+    """Split per-class groups ``[(label, classname, [impath, ...]), ...]`` into train/val/test.
+
+    Per class, in the given order: shuffle with ``random``, then ``round(n * p_trn)`` go to
+    train, ``round(n * p_val)`` to val and the rest to test (upstream's proportions).
+    """
+    train, val, test = [], [], []
+    for label, classname, impaths in groups:
+        impaths = list(impaths)
+        random.shuffle(impaths)
+        n_total = len(impaths)
+        n_train = round(n_total * p_trn)
+        n_val = round(n_total * p_val)
+        if n_train < 1 or n_total - n_train - n_val < 1:
+            raise DatasetError(
+                f"Class {classname!r} has {n_total} images, too few to split into train/val/test"
+            )
+        for target, chunk in (
+            (train, impaths[:n_train]),
+            (val, impaths[n_train : n_train + n_val]),
+            (test, impaths[n_train + n_val :]),
+        ):
+            target.extend(Datum(impath=p, label=label, classname=classname) for p in chunk)
+    return train, val, test
+
+
+def read_and_split_data(image_dir, p_trn=0.5, p_val=0.2, ignored=(), new_cnames=None):
+    """Build a split from a folder-per-class tree (the DTD-style split of upstream CoOp).
+
+    Class folders are sorted and labelled 0..K-1 (``ignored`` folders skipped); a folder is
+    renamed through ``new_cnames`` when listed there. Unlike upstream, image files are sorted
+    before shuffling, so the split does not depend on the filesystem's listing order.
+    """
+    require_path(image_dir, "Image folder")
+    ignored = set(ignored or ())
+    new_cnames = new_cnames or {}
+    categories = [c for c in listdir_sorted(image_dir) if c not in ignored]
+    groups = []
+    for label, category in enumerate(categories):
+        category_dir = os.path.join(image_dir, category)
+        if not os.path.isdir(category_dir):
+            continue
+        impaths = [os.path.join(category_dir, name) for name in listdir_sorted(category_dir)]
+        groups.append((label, new_cnames.get(category, category), impaths))
+    return split_groups(groups, p_trn, p_val)
+
+
+# --------------------------------------------------------------------------------------------
+# subsampling and existence checks
+# --------------------------------------------------------------------------------------------
+
+
+def subsample_classes(*args, subsample="all"):
+    """Keep the base (first ceil(n/2) sorted labels) or new (the rest) classes, relabelled 0..k-1.
+
+    Labels come from the first list; every list is filtered the same way. ``None`` entries pass
+    through. Returns ``args`` unchanged for ``"all"`` and a list otherwise (as upstream).
+    """
+    if subsample not in SUBSAMPLE_CHOICES:
+        raise ValueError(f"SUBSAMPLE_CLASSES must be one of {SUBSAMPLE_CHOICES}, got {subsample!r}")
+    if subsample == "all":
+        return args
+    labels = sorted({item.label for item in args[0]})
+    m = math.ceil(len(labels) / 2)
+    selected = labels[:m] if subsample == "base" else labels[m:]
+    print(f"SUBSAMPLE {subsample.upper()} CLASSES!")
+    relabeler = {label: new for new, label in enumerate(selected)}
+    output = []
+    for dataset in args:
+        if dataset is None:
+            output.append(None)
+            continue
+        output.append(
+            [
+                Datum(
+                    impath=item.impath,
+                    label=relabeler[item.label],
+                    domain=item.domain,
+                    classname=item.classname,
+                )
+                for item in dataset
+                if item.label in relabeler
+            ]
+        )
+    return output
+
+
+def check_images_exist(items, source):
+    """Raise :class:`MissingImagesError` if any image of ``items`` is missing.
+
+    Each folder is listed once (``os.scandir``), so checking a large split stays cheap.
+    """
+    listings = {}
+    missing, first = 0, None
+    split = os.path.split
+    for item in items:
+        folder, name = split(item.impath)
+        names = listings.get(folder)
+        if names is None:
+            try:
+                with os.scandir(folder) as it:
+                    names = {entry.name for entry in it}
+            except OSError:
+                names = set()
+            listings[folder] = names
+        if name not in names:
+            missing += 1
+            if first is None:
+                first = item.impath
+    if missing:
+        raise MissingImagesError(
+            f"{missing} of {len(items)} images listed in {source} are missing, "
+            f"first: {first} ({DOCS_HINT})"
+        )
+
+
+# --------------------------------------------------------------------------------------------
+# config helper (tools and tests)
+# --------------------------------------------------------------------------------------------
+
+
+def dataset_cfg(root, name, num_shots=-1, seed=-1, subsample="all"):
+    """The part of a Dassl config a dataset reads, as a yacs CfgNode."""
+    from yacs.config import CfgNode
+
+    cfg = CfgNode()
+    cfg.VERBOSE = True
+    cfg.SEED = seed
+    cfg.DATASET = CfgNode()
+    cfg.DATASET.ROOT = root
+    cfg.DATASET.NAME = name
+    cfg.DATASET.NUM_SHOTS = num_shots
+    cfg.DATASET.SUBSAMPLE_CLASSES = subsample
+    return cfg
+
+
+# --------------------------------------------------------------------------------------------
+# the base class
+# --------------------------------------------------------------------------------------------
+
+
+class CoOpDataset(DatasetBase):
+    """Base class of the CoOp-format datasets.
+
+    Subclasses set the class attributes and, when their raw files are special, override
+    :meth:`read_splits` (or :meth:`build_split` for "no split file yet").
+
+    Attributes on the instance follow upstream: ``dataset_dir``, ``image_dir``, ``split_path``,
+    ``split_fewshot_dir``; plus ``all_classnames`` (names of all classes by label, taken
+    before few-shot selection and subsampling).
+    """
+
+    folder = ""  # dataset folder under DATASET.ROOT
+    image_folder = ""  # image folder inside the dataset folder ("" = the dataset folder)
+    split_file = None  # split_zhou_<Name>.json, or None when the dataset has none
+    folder_split = False  # build (and save) a split from image_folder/<class>/ when none exists
+    ignored_folders = ()
+    renamed_classes = {}
+    fewshot_val = True  # few-shot also subsamples val (min(N, 4) per class)
+    test_only = False  # evaluation-only variant: all data is test, and train_x = test
+
+    def __init__(self, cfg):
+        self.name = type(self).__name__
+        self.seed = int(getattr(cfg, "SEED", -1))
+        self.root = os.path.abspath(os.path.expanduser(cfg.DATASET.ROOT))
+        self.dataset_dir = os.path.join(self.root, self.folder)
+        self.image_dir = os.path.join(self.dataset_dir, self.image_folder).rstrip(os.sep)
+        self.split_path = os.path.join(self.dataset_dir, self.split_file or "")
+        self.split_fewshot_dir = os.path.join(self.dataset_dir, "split_fewshot")
+        self.split_source = self.split_path if self.split_file else self.dataset_dir
+        require_path(self.dataset_dir, "Dataset folder", self.name)
+        require_path(self.image_dir, "Image folder", self.name)
+
+        train, val, test = self.read_splits()
+        if self.test_only:
+            train, val = test, None
+        self.all_classnames = classnames_by_label(train, val, test)
+
+        num_shots = int(cfg.DATASET.NUM_SHOTS)
+        if num_shots >= 1 and not self.test_only:
+            train, val = self.fewshot(train, val, num_shots)
+        self.check_images(train, val, test)
+
+        subsample = cfg.DATASET.get("SUBSAMPLE_CLASSES", "all")
+        train, val, test = subsample_classes(train, val, test, subsample=subsample)
+        if self.test_only:
+            train = test
+        super().__init__(train_x=train, val=val, test=test)
+
+    # ---- reading -------------------------------------------------------------------------
+
+    def read_splits(self):
+        """Return ``(train, val, test)``; default: the split file, else :meth:`build_split`."""
+        if os.path.exists(self.split_path) and self.split_file:
+            return read_split(self.split_path, self.image_dir)
+        seed_python_random(self.seed)
+        splits = self.build_split()
+        save_split(*splits, self.split_path, self.image_dir)
+        return splits
+
+    def build_split(self):
+        """Make a split when the split file is absent (default: folder-per-class or error)."""
+        if not self.folder_split:
+            require_path(self.split_path, "Split file", self.name)
+        print(f"No split file at {self.split_path}; building one from {self.image_dir}")
+        return read_and_split_data(
+            self.image_dir, ignored=self.ignored_folders, new_cnames=self.renamed_classes
+        )
+
+    def check_images(self, train, val, test):
+        seen = set()
+        for items in (train, val, test):
+            if items is not None and id(items) not in seen:
+                seen.add(id(items))
+                check_images_exist(items, self.split_source)
+
+    # ---- few-shot ------------------------------------------------------------------------
+
+    def fewshot(self, train, val, num_shots):
+        """Few-shot train (and val) lists, cached as JSON with paths relative to image_dir.
+
+        The draw equals upstream's for the same seed: Python's ``random`` is seeded with
+        SEED (as Dassl's set_random_seed leaves it), then ``generate_fewshot_dataset`` samples
+        N per label from train and, continuing the same random stream, min(N, 4) from val.
+        """
+        path = os.path.join(self.split_fewshot_dir, f"shot_{num_shots}-seed_{self.seed}.json")
+        if os.path.exists(path):
+            cached, reason = self._load_fewshot_cache(path, train, val, num_shots)
+            if cached is not None:
+                print(f"Loading preprocessed few-shot data from {path}")
+                return cached
+            print(f"Few-shot cache {path} is stale ({reason}); rebuilding it")
+
+        seed_python_random(self.seed)
+        train = self.generate_fewshot_dataset(train, num_shots=num_shots)
+        if self.fewshot_val:
+            val = self.generate_fewshot_dataset(val, num_shots=min(num_shots, 4))
+        data = {
+            "num_shots": num_shots,
+            "seed": self.seed,
+            "train": items_to_rows(train, self.image_dir),
+            "val": items_to_rows(val, self.image_dir) if self.fewshot_val else None,
+        }
+        write_json_atomic(data, path)
+        print(f"Saved few-shot data to {path}")
+        return train, val
+
+    def _load_fewshot_cache(self, path, train, val, num_shots):
+        """Return ``((train, val), None)`` for a cache matching the split, else ``(None, why)``."""
+        try:
+            data = load_json_file(path, "few-shot cache")
+        except SplitFormatError:
+            return None, "unreadable JSON"
+        if not isinstance(data, dict):
+            return None, "not a JSON object"
+        if data.get("num_shots") != num_shots or data.get("seed") != self.seed:
+            return None, f"header says shots={data.get('num_shots')} seed={data.get('seed')}"
+        out = []
+        for name, source in (("train", train), ("val", val if self.fewshot_val else None)):
+            if source is None:
+                out.append(val)
+                continue
+            index = {item.impath: item for item in source}
+            picked = []
+            for row in data.get(name) or []:
+                try:
+                    relpath, label, classname = row
+                except (TypeError, ValueError):
+                    return None, f"malformed {name} entry"
+                item = index.get(os.path.join(self.image_dir, str(relpath)))
+                if item is None or item.label != label or item.classname != classname:
+                    return None, f"{name} entry {relpath!r} is not in the split"
+                picked.append(item)
+            if not picked and source:
+                return None, f"no {name} entries"
+            out.append(picked)
+        return tuple(out), None
+
+
+__all__ = [
+    "CoOpDataset",
+    "DatasetError",
+    "DatasetNotFoundError",
+    "MissingImagesError",
+    "SplitFormatError",
+    "check_images_exist",
+    "classnames_by_label",
+    "dataset_cfg",
+    "items_to_rows",
+    "listdir_sorted",
+    "load_json_file",
+    "read_and_split_data",
+    "read_split",
+    "require_path",
+    "rows_to_items",
+    "save_split",
+    "split_groups",
+    "subsample_classes",
+    "write_json_atomic",
+]

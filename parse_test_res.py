@@ -1,0 +1,633 @@
+#!/usr/bin/env python3
+"""Read the accuracies out of CoOp-style output folders.
+
+Three modes, all reading the newest log file of each run folder (``log.txt``, or the latest
+``log.txt-<time>`` a re-run wrote):
+
+``DIR``
+    DIR holds one folder per seed. Prints each seed's result and the mean ± std (population std,
+    as numpy computes it) or, with ``--ci95``, ± 1.96·std/√n. A training log counts only the
+    ``* accuracy: X%`` printed after the end-of-training line ("Finish training", or "Finished
+    training" in older Dassl); ``--test-log`` takes the last such line anywhere, for the logs of
+    ``--eval-only`` runs.
+``DIR --multi-exp``
+    DIR holds several experiment folders (e.g. one per dataset), each holding seed folders;
+    prints one summary per experiment and a closing table.
+``ROOT --base2new``
+    ROOT is the base-to-new output root (``output/base2new``). Prints the paper table: per
+    dataset and method, base accuracy (from ``train_base``, after the end of training), new
+    accuracy (from ``test_new``) and their harmonic mean, plus the Average row (the mean base
+    and mean new over datasets, and the HM of those two means, as the papers compute it).
+    Missing seeds, sides or datasets are marked and listed, never silently averaged.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import math
+import os
+import re
+import statistics
+import sys
+from dataclasses import dataclass, field
+from fnmatch import fnmatchcase
+
+END_LINE = re.compile(r"Finish(?:ed)? training")
+# Dassl's progress lines ("epoch [3/200] batch [20/40] ..."): a log with them is a training log.
+TRAIN_PROGRESS = re.compile(r"\bepoch \[\d+/\d+\]")
+NUMBER = r"([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)"
+END_WORDING = "'Finish training' (or 'Finished training')"
+
+# Config folder name -> paper name, in the papers' row order.
+PAPER_DATASETS = {
+    "imagenet": "ImageNet",
+    "caltech101": "Caltech101",
+    "oxford_pets": "OxfordPets",
+    "stanford_cars": "StanfordCars",
+    "oxford_flowers": "Flowers102",
+    "food101": "Food101",
+    "fgvc_aircraft": "FGVCAircraft",
+    "sun397": "SUN397",
+    "dtd": "DTD",
+    "eurosat": "EuroSAT",
+    "ucf101": "UCF101",
+}
+# Column order when --methods is not given: each baseline followed by its SAR variant.
+TRAINER_ORDER = [
+    "ZeroshotCLIP",
+    "CoOp",
+    "CoOp_SAR",
+    "CoCoOp",
+    "CoCoOp_SAR",
+    "KgCoOp",
+    "KgCoOp_SAR",
+    "MaPLe",
+    "MaPLe_SAR",
+    "PromptSRC",
+]
+MISSING = "—"
+
+
+class NothingFound(Exception):
+    """No result at all where one was expected; the message says where and what."""
+
+
+def natural_key(name: str) -> list:
+    return [int(tok) if tok.isdigit() else tok for tok in re.split(r"(\d+)", name)]
+
+
+def subdirs(path: str) -> list[str]:
+    names = [n for n in os.listdir(path) if not n.startswith(".")]
+    return sorted((n for n in names if os.path.isdir(os.path.join(path, n))), key=natural_key)
+
+
+def newest_log(run_dir: str) -> str | None:
+    """The log a run folder's result comes from: the latest ``log.txt-<time>`` (the timestamp
+    sorts chronologically), else ``log.txt``."""
+    if not os.path.isdir(run_dir):
+        return None
+    reruns = sorted(n for n in os.listdir(run_dir) if n.startswith("log.txt-"))
+    for name in reversed(reruns):
+        if os.path.isfile(os.path.join(run_dir, name)):
+            return os.path.join(run_dir, name)
+    path = os.path.join(run_dir, "log.txt")
+    return path if os.path.isfile(path) else None
+
+
+def result_pattern(keyword: str) -> re.Pattern:
+    return re.compile(r"\*\s*" + re.escape(keyword) + r":\s*" + NUMBER + r"\s*%?")
+
+
+def read_value(path: str, keyword: str = "accuracy", mode: str = "train") -> float | None:
+    """The result in one log file.
+
+    mode ``train``: the last ``* <keyword>:`` value after the last end-of-training line;
+    ``test``: the last value anywhere; ``auto``: ``test`` for an evaluation-only log (no end
+    line and no training progress lines), else ``train``.
+    """
+    pattern = result_pattern(keyword)
+    last_any = last_after_end = None
+    ended = progress = False
+    with open(path, encoding="utf-8", errors="replace") as f:
+        for line in f:
+            if END_LINE.search(line):
+                ended = True
+                last_after_end = None
+                continue
+            if TRAIN_PROGRESS.search(line):
+                progress = True
+            match = pattern.search(line)
+            if match:
+                last_any = float(match.group(1))
+                if ended:
+                    last_after_end = last_any
+    if mode == "test" or (mode == "auto" and not ended and not progress):
+        return last_any
+    return last_after_end
+
+
+def expected_line(keyword: str, mode: str) -> str:
+    line = f"a line '* {keyword}: <number>%'"
+    if mode == "train":
+        line += f" after {END_WORDING}"
+    elif mode == "auto":
+        line += f" (after {END_WORDING} for a training run)"
+    return line
+
+
+@dataclass
+class Run:
+    """One run folder and what its newest log says."""
+
+    name: str
+    path: str
+    log: str | None
+    value: float | None
+
+    @property
+    def seed(self) -> int | None:
+        match = re.fullmatch(r"seed(\d+)", self.name)
+        return int(match.group(1)) if match else None
+
+    def problem(self, keyword: str, mode: str) -> str:
+        if self.log is None:
+            return f"no log.txt in {self.path}"
+        return f"no {expected_line(keyword, mode)} in {self.log}"
+
+
+def read_run(run_dir: str, keyword: str, mode: str) -> Run:
+    log = newest_log(run_dir)
+    value = read_value(log, keyword, mode) if log else None
+    return Run(os.path.basename(os.path.normpath(run_dir)), run_dir, log, value)
+
+
+def mean_spread(values: list[float], ci95: bool) -> tuple[float, float]:
+    """Mean and population std (numpy's default), or the 95% CI half-width 1.96·std/√n."""
+    mean = statistics.fmean(values)
+    std = statistics.pstdev(values) if len(values) > 1 else 0.0
+    return mean, (1.96 * std / math.sqrt(len(values)) if ci95 else std)
+
+
+def harmonic_mean(base: float, new: float) -> float:
+    return 0.0 if base + new == 0 else 2 * base * new / (base + new)
+
+
+def fmt(x: float | None, decimals: int) -> str:
+    return "" if x is None else f"{x:.{decimals}f}"
+
+
+def split_list(items: list[str] | None, sep: str = r"[,\s]+") -> list[str]:
+    out: list[str] = []
+    for item in items or []:
+        out.extend(tok for tok in re.split(sep, item) if tok.strip())
+    return [tok.strip() for tok in out]
+
+
+# --- DIR and DIR --multi-exp ---------------------------------------------------------------
+
+
+def summarize_dir(directory: str, args, out) -> tuple[list[float], list[Run]]:
+    """Prints the per-seed results and the summary of one folder of seed folders."""
+    mode = "test" if args.test_log else "train"
+    runs = [read_run(os.path.join(directory, n), args.keyword, mode) for n in subdirs(directory)]
+    values = [r.value for r in runs if r.value is not None]
+    if not values:
+        raise NothingFound(
+            f"Nothing found in {directory}: expected <seed folder>/log.txt with "
+            f"{expected_line(args.keyword, mode)}"
+            + ("" if args.test_log else "; for evaluation-only logs pass --test-log")
+        )
+    print(f"Parsing {directory}", file=out)
+    for run in runs:
+        if run.value is None:
+            print(f"  {run.name}: no result ({run.problem(args.keyword, mode)})", file=out)
+        else:
+            print(f"  {run.name}: {args.keyword} = {run.value:.2f}%  ({run.log})", file=out)
+    missing = [r.name for r in runs if r.value is None]
+    mean, spread = mean_spread(values, args.ci95)
+    count = f"{len(values)} of {len(runs)} runs; no result: {', '.join(missing)}" if missing else (
+        f"{len(values)} runs"
+    )
+    kind = "95% CI" if args.ci95 else "std"
+    print(f"Summary of {directory} ({count})", file=out)
+    print(f"* {args.keyword}: {mean:.2f}% +- {spread:.2f}% ({kind})", file=out)
+    return values, runs
+
+
+def run_single(args, out) -> int:
+    if not os.path.isdir(args.directory):
+        raise NothingFound(f"Nothing found: {args.directory} is not a directory")
+    summarize_dir(args.directory, args, out)
+    return 0
+
+
+def run_multi(args, out) -> int:
+    if not os.path.isdir(args.directory):
+        raise NothingFound(f"Nothing found: {args.directory} is not a directory")
+    wanted = split_list(args.datasets)
+    names = wanted or subdirs(args.directory)
+    rows, found = [], 0
+    for name in names:
+        path = os.path.join(args.directory, name)
+        if not os.path.isdir(path):
+            rows.append([name, 0, MISSING, "", "no folder"])
+            continue
+        try:
+            values, runs = summarize_dir(path, args, out)
+        except NothingFound as err:
+            print(str(err), file=out)
+            rows.append([name, 0, MISSING, "", "no result"])
+            continue
+        found += 1
+        mean, spread = mean_spread(values, args.ci95)
+        missing = [r.name for r in runs if r.value is None]
+        note = f"no result: {', '.join(missing)}" if missing else ""
+        rows.append([name, len(values), f"{mean:.2f}", f"{spread:.2f}", note])
+        print(file=out)
+    if not found:
+        raise NothingFound(
+            f"Nothing found in {args.directory}: expected <experiment>/<seed folder>/log.txt "
+            f"with {expected_line(args.keyword, 'test' if args.test_log else 'train')}"
+        )
+    spread_name = "95% CI" if args.ci95 else "std"
+    headers = ["experiment", "runs", args.keyword, spread_name, "note"]
+    print(render_rows(rows, headers, "markdown"), file=out)
+    return 0
+
+
+def render_rows(rows: list[list], headers: list[str], style: str) -> str:
+    try:
+        from tabulate import tabulate
+    except ImportError:  # plain fallback: keeps the upstream modes free of dependencies
+        lines = [" | ".join(map(str, headers))] + [" | ".join(map(str, r)) for r in rows]
+        return "\n".join(lines)
+    tablefmt = {"markdown": "github", "latex": "latex_booktabs"}[style]
+    return tabulate(rows, headers=headers, tablefmt=tablefmt, disable_numparse=True)
+
+
+# --- ROOT --base2new ----------------------------------------------------------------------
+
+
+@dataclass
+class Method:
+    """A table column: a label and the TRAINER/CFG patterns whose runs it shows."""
+
+    label: str
+    patterns: list[str]
+
+    def matches(self, key: str) -> bool:
+        return any(fnmatchcase(key, p if "/" in p else p + "/*") for p in self.patterns)
+
+
+@dataclass
+class Side:
+    """The seeds of one side (base or new) of one dataset for one method."""
+
+    values: dict[int, float] = field(default_factory=dict)
+    missing: list[str] = field(default_factory=list)
+
+    def stats(self, ci95: bool) -> tuple[float, float] | None:
+        return mean_spread(list(self.values.values()), ci95) if self.values else None
+
+
+def scan_base2new(root: str, shots: int, keyword: str) -> dict:
+    """{(side, dataset, "TRAINER/CFG"): {seed: Run}} for train_base (side "base") and test_new
+    (side "new") under ROOT/<side dir>/<dataset>/shots_<shots>/<TRAINER>/<CFG>/seed<N>."""
+    found: dict = {}
+    for side, side_dir, mode in (("base", "train_base", "auto"), ("new", "test_new", "test")):
+        top = os.path.join(root, side_dir)
+        if not os.path.isdir(top):
+            continue
+        for dataset in subdirs(top):
+            shots_dir = os.path.join(top, dataset, f"shots_{shots}")
+            if not os.path.isdir(shots_dir):
+                continue
+            for trainer in subdirs(shots_dir):
+                for cfg in subdirs(os.path.join(shots_dir, trainer)):
+                    cfg_dir = os.path.join(shots_dir, trainer, cfg)
+                    for name in subdirs(cfg_dir):
+                        run = read_run(os.path.join(cfg_dir, name), keyword, mode)
+                        if run.seed is not None:
+                            found.setdefault((side, dataset, f"{trainer}/{cfg}"), {})[run.seed] = (
+                                run
+                            )
+    return found
+
+
+def default_methods(keys: set[str]) -> list[Method]:
+    """One column per trainer; one per TRAINER/CFG for a trainer that has several configs for
+    the same dataset (ImageNet's own config alone does not split a trainer)."""
+    by_trainer: dict[str, set[str]] = {}
+    for key in keys:
+        by_trainer.setdefault(key.split("/", 1)[0], set()).add(key)
+
+    def order(trainer: str):
+        known = trainer in TRAINER_ORDER
+        return (0, TRAINER_ORDER.index(trainer), "") if known else (1, 0, trainer)
+
+    return [Method(t, [t]) for t in sorted(by_trainer, key=order)]
+
+
+def parse_methods(items: list[str]) -> list[Method]:
+    methods = []
+    for spec in split_list(items, sep=","):
+        label, _, pattern_text = spec.rpartition("=") if "=" in spec else ("", "", spec)
+        patterns = [p.strip() for p in pattern_text.split("+") if p.strip()]
+        if not patterns:
+            raise SystemExit(f"error: empty method spec {spec!r}")
+        methods.append(Method(label.strip() or pattern_text, patterns))
+    return methods
+
+
+def dataset_name(dataset: str) -> str:
+    return PAPER_DATASETS.get(dataset, dataset)
+
+
+def dataset_order(datasets: set[str]) -> list[str]:
+    known = [d for d in PAPER_DATASETS if d in datasets]
+    return known + sorted(datasets - set(PAPER_DATASETS), key=natural_key)
+
+
+def resolve_columns(methods: list[Method], found: dict, datasets: list[str]) -> dict:
+    """{(label, dataset): "TRAINER/CFG" or None}; fails on a column that matches two configs
+    for one dataset."""
+    assigned = {}
+    for method in methods:
+        for dataset in datasets:
+            keys = sorted({k for (_, d, k) in found if d == dataset and method.matches(k)})
+            if len(keys) > 1:
+                raise SystemExit(
+                    f"error: column {method.label!r} matches several runs for {dataset}: "
+                    f"{', '.join(keys)}. Pick one per column with --methods, e.g. "
+                    f"--methods '{keys[0].split('/')[0]}={keys[0]}'"
+                )
+            assigned[method.label, dataset] = keys[0] if keys else None
+    return assigned
+
+
+def build_side(runs: dict[int, Run] | None, seeds: list[int]) -> Side:
+    side = Side()
+    runs = runs or {}
+    for seed in seeds:
+        run = runs.get(seed)
+        if run is not None and run.value is not None:
+            side.values[seed] = run.value
+        elif run is not None:
+            side.missing.append(f"seed{seed} (unfinished: no result in {run.log or run.path})")
+        else:
+            side.missing.append(f"seed{seed}")
+    return side
+
+
+@dataclass
+class Table:
+    headers: list[str]
+    rows: list[list[str]]
+    records: list[dict]  # one per (method, row), for CSV
+    notes: list[str]
+    caption: str
+
+
+def base2new_table(args) -> Table:
+    root = args.directory
+    found = scan_base2new(root, args.shots, args.keyword)
+    if not any(run.value is not None for runs in found.values() for run in runs.values()):
+        side = f"<dataset>/shots_{args.shots}/<TRAINER>/<CFG>/seed<N>/log.txt"
+        msg = (
+            f"Nothing found under {root}: expected {os.path.join(root, 'train_base', side)} with "
+            f"a line '* {args.keyword}: <number>%' after {END_WORDING}, and "
+            f"{os.path.join(root, 'test_new', side)} with a line '* {args.keyword}: <number>%'"
+        )
+        if found:
+            msg += f" ({sum(len(r) for r in found.values())} run folders hold no result yet)"
+        if os.path.isdir(os.path.join(root, "base2new")):
+            msg += f"; did you mean {os.path.join(root, 'base2new')}?"
+        raise NothingFound(msg)
+
+    keys = {k for (_, _, k) in found}
+    methods = parse_methods(args.methods) if args.methods else default_methods(keys)
+    selected = {k for k in keys if any(m.matches(k) for m in methods)}
+    if not selected:
+        raise SystemExit(
+            f"error: --methods selects none of the runs under {root}; found: "
+            + ", ".join(sorted(keys))
+        )
+    datasets = split_list(args.datasets) or dataset_order(
+        {d for (_, d, k) in found if k in selected}
+    )
+    seeds = [int(s) for s in split_list(args.seeds)] or sorted(
+        {s for (_, _, k), runs in found.items() if k in selected for s in runs}
+    )
+    if not args.methods:
+        # A trainer with two configs for one dataset gets a column per config.
+        split = []
+        for method in methods:
+            try:
+                resolve_columns([method], found, datasets)
+                split.append(method)
+            except SystemExit:
+                trainer_keys = sorted({k for k in selected if method.matches(k)})
+                split.extend(Method(k, [k]) for k in trainer_keys)
+        methods = split
+    assigned = resolve_columns(methods, found, datasets)
+
+    d = args.decimals
+    spread_name = "95% CI" if args.ci95 else "std"
+    rows: list[list[str]] = [[dataset_name(ds)] for ds in datasets]
+    records: list[dict] = []
+    notes: list[str] = []
+    short_avg: list[str] = []
+    average_row = ["Average"]
+    for method in methods:
+        complete_rows, flagged_rows, excluded = [], [], []
+        for i, dataset in enumerate(datasets):
+            key = assigned[method.label, dataset]
+            where = f"{method.label} / {dataset_name(dataset)}"
+            base = build_side(found.get(("base", dataset, key)), seeds) if key else Side()
+            new = build_side(found.get(("new", dataset, key)), seeds) if key else Side()
+            b, n = base.stats(args.ci95), new.stats(args.ci95)
+            flagged = bool(base.missing or new.missing) or key is None
+            if key is None:
+                notes.append(f"{where}: no runs")
+            else:
+                for side_name, side in (("base", base), ("new", new)):
+                    if side.missing and not side.values:
+                        notes.append(f"{where}: no {side_name} result (all seeds missing)")
+                    elif side.missing:
+                        notes.append(
+                            f"{where}: {side_name} is the mean of "
+                            f"{len(side.values)} of {len(seeds)} seeds; missing "
+                            + ", ".join(side.missing)
+                        )
+            hm = harmonic_mean(b[0], n[0]) if b and n else None
+            mark = "*" if flagged else ""
+            for stats, side in ((b, base), (n, new)):
+                if stats is None:
+                    rows[i].append(MISSING)
+                else:
+                    text = fmt(stats[0], d)
+                    if len(side.values) > 1:
+                        text += f" ± {fmt(stats[1], d)}"
+                    rows[i].append(text + ("*" if side.missing else ""))
+            rows[i].append(MISSING if hm is None else fmt(hm, d) + mark)
+            if hm is not None:
+                complete_rows.append((b[0], n[0]))
+                if flagged:
+                    flagged_rows.append(dataset_name(dataset))
+            else:
+                excluded.append(dataset_name(dataset))
+            records.append(
+                {
+                    "method": method.label,
+                    "dataset": dataset_name(dataset),
+                    "config": key or "",
+                    "base": fmt(b[0], d) if b else "",
+                    f"base_{spread_name}": fmt(b[1], d) if b else "",
+                    "base_seeds": " ".join(map(str, sorted(base.values))),
+                    "new": fmt(n[0], d) if n else "",
+                    f"new_{spread_name}": fmt(n[1], d) if n else "",
+                    "new_seeds": " ".join(map(str, sorted(new.values))),
+                    "hm": fmt(hm, d),
+                    "complete": str(not flagged),
+                    "note": "; ".join(base.missing and ["base missing " + ", ".join(base.missing)])
+                    + ("; " if base.missing and new.missing else "")
+                    + "; ".join(new.missing and ["new missing " + ", ".join(new.missing)])
+                    + ("no runs" if key is None else ""),
+                }
+            )
+        # Average: mean base and mean new over the datasets that have both; HM of those means.
+        avg_note = []
+        if excluded:
+            avg_note.append(f"leaves out {', '.join(excluded)} (no base or no new result)")
+        if flagged_rows:
+            avg_note.append(f"includes datasets with missing seeds ({', '.join(flagged_rows)})")
+        incomplete = bool(avg_note)
+        if incomplete:
+            notes.append(f"{method.label} / Average: incomplete: " + "; ".join(avg_note))
+        if complete_rows:
+            base_avg = statistics.fmean(r[0] for r in complete_rows)
+            new_avg = statistics.fmean(r[1] for r in complete_rows)
+            hm_avg = harmonic_mean(base_avg, new_avg)
+            mark = "*" if incomplete else ""
+            average_row += [fmt(base_avg, d) + mark, fmt(new_avg, d) + mark, fmt(hm_avg, d) + mark]
+            if len(complete_rows) < len(PAPER_DATASETS):
+                short_avg.append(f"{method.label} ({len(complete_rows)})")
+        else:
+            base_avg = new_avg = hm_avg = None
+            average_row += [MISSING, MISSING, MISSING]
+        records.append(
+            {
+                "method": method.label,
+                "dataset": "Average",
+                "config": "",
+                "base": fmt(base_avg, d),
+                f"base_{spread_name}": "",
+                "base_seeds": "",
+                "new": fmt(new_avg, d),
+                f"new_{spread_name}": "",
+                "new_seeds": "",
+                "hm": fmt(hm_avg, d),
+                "complete": str(not incomplete),
+                "note": "; ".join(avg_note),
+            }
+        )
+    if short_avg:
+        notes.append(
+            "Average over fewer datasets than the papers' 11: " + ", ".join(short_avg)
+        )
+    headers = ["Dataset"]
+    for method in methods:
+        headers += [f"{method.label} Base", f"{method.label} New", f"{method.label} HM"]
+    caption = (
+        f"Base-to-new generalization, {args.shots} shots: {args.keyword} (%), mean ± "
+        f"{spread_name} over seeds {', '.join(map(str, seeds))}; HM = harmonic mean of base and "
+        f"new; Average = mean over datasets, its HM computed from the mean base and mean new. "
+        f"* = incomplete (see notes)."
+    )
+    return Table(headers, rows + [average_row], records, notes, caption)
+
+
+def render_table(table: Table, style: str) -> str:
+    if style == "csv":
+        buf = io.StringIO()
+        writer = csv.DictWriter(buf, fieldnames=list(table.records[0]), lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(table.records)
+        return buf.getvalue().rstrip("\n")
+    body = render_rows(table.rows, table.headers, style)
+    if style == "latex":
+        body = body.replace("±", r"$\pm$").replace(MISSING, "--")
+        lines = [f"% {table.caption}", body] + [f"% * {note}" for note in table.notes]
+        return "\n".join(lines)
+    parts = [table.caption, "", body]
+    if table.notes:
+        parts += ["", "Notes:"] + [f"- {note}" for note in table.notes]
+    return "\n".join(parts)
+
+
+def run_base2new(args, out) -> int:
+    style = args.format
+    if args.decimals is None:
+        args.decimals = 4 if style == "csv" else 2
+    table = base2new_table(args)
+    print(render_table(table, style), file=out)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="Table: python parse_test_res.py output/base2new --base2new "
+        "[--format markdown|latex|csv] [--ci95] [--methods CoOp,CoOp_SAR]",
+    )
+    parser.add_argument("directory", metavar="DIR", help="folder of seed folders (see modes)")
+    parser.add_argument("--ci95", action="store_true", help="± 95%% CI instead of ± std")
+    parser.add_argument(
+        "--test-log", action="store_true", help="take the last result anywhere in the log"
+    )
+    parser.add_argument(
+        "--multi-exp", action="store_true", help="DIR holds experiment folders of seed folders"
+    )
+    parser.add_argument("--keyword", default="accuracy", help="the '* KEYWORD: X%%' line to read")
+    parser.add_argument(
+        "--base2new", action="store_true", help="DIR is output/base2new: print the paper table"
+    )
+    parser.add_argument(
+        "--format", choices=["markdown", "latex", "csv"], default="markdown", help="table format"
+    )
+    parser.add_argument(
+        "--methods",
+        nargs="+",
+        help="table columns, comma-separated: TRAINER, TRAINER/CFG or LABEL=PATTERN[+PATTERN] "
+        "(shell-style wildcards); default: one column per trainer found",
+    )
+    parser.add_argument(
+        "--datasets", nargs="+", help="rows (--base2new) or experiments (--multi-exp) to show"
+    )
+    parser.add_argument(
+        "--seeds", nargs="+", help="seeds every cell should have (default: all seeds found)"
+    )
+    parser.add_argument("--shots", type=int, default=16, help="the shots_N folder (--base2new)")
+    parser.add_argument("--decimals", type=int, help="decimals in the table (default 2; csv 4)")
+    return parser
+
+
+def main(argv: list[str] | None = None, out=None) -> int:
+    args = build_parser().parse_args(argv)
+    out = out or sys.stdout
+    try:
+        if args.base2new:
+            return run_base2new(args, out)
+        if args.multi_exp:
+            return run_multi(args, out)
+        return run_single(args, out)
+    except NothingFound as err:
+        print(str(err), file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

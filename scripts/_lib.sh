@@ -1,0 +1,435 @@
+# shellcheck shell=bash
+#
+# The one implementation behind every experiment script.
+#
+# scripts/<trainer in lower case>/<step>.sh are three-line wrappers that source this file and call
+# `sar_main <TRAINER> <step> "$@"`; scripts/run_experiments.sh and scripts/slurm_array.sh use the
+# job list and job runner below. Per-trainer facts (config name, shots, fixed opts) live only in
+# sar_facts; the epoch a test loads is read from the config YAML (or an OPTIM.MAX_EPOCH override
+# in the extra opts), so no script needs a hand-edited LOADEP.
+#
+# Environment:
+#   DATA         data root holding imagenet/, eurosat/, ... (default: <repo>/data)
+#   OUTPUT       output root (default: <repo>/output)
+#   PYTHON       python command (default: python3)
+#   CONFIG_ROOT  folder with datasets/ and trainers/ YAML configs (default: <repo>/configs)
+#   EXP_TAG      appended to the config folder name, <CFG>_<EXP_TAG>, to keep ablations apart
+#   LOADEP       epoch a test step loads (default: OPTIM.MAX_EPOCH of the run)
+#   DRY_RUN      if non-empty, print the train.py command instead of running it
+
+SAR_REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+SAR_SCRIPTS="$SAR_REPO/scripts"
+
+SAR_TRAINERS=(ZeroshotCLIP CoOp CoCoOp KgCoOp MaPLe CoOp_SAR CoCoOp_SAR KgCoOp_SAR MaPLe_SAR)
+# The 11 base-to-new / few-shot datasets in the papers' order (config names).
+SAR_DATASETS=(imagenet caltech101 oxford_pets stanford_cars oxford_flowers food101 fgvc_aircraft
+    sun397 dtd eurosat ucf101)
+# Cross-dataset targets (a model trained on ImageNet, tested on the other 10).
+SAR_XD_TARGETS=("${SAR_DATASETS[@]:1}")
+# Domain generalization targets (the same ImageNet model on its 4 variants).
+SAR_DG_TARGETS=(imagenetv2 imagenet_sketch imagenet_a imagenet_r)
+SAR_SEEDS=(1 2 3)
+SAR_B2N_SHOTS=16      # base-to-new trains on 16 shots per base class
+SAR_XD_SHOTS=16       # the ImageNet model of cross-dataset / domain generalization
+SAR_FEWSHOT_SHOTS=4   # runner default for the few-shot protocol
+
+sar_die() {
+    echo "error: $*" >&2
+    exit 2
+}
+
+sar_note() {
+    echo "[${SAR_TRAINER:-sar}] $*" >&2
+}
+
+# sar_facts TRAINER PROTOCOL DATASET
+# Sets SAR_CFG (config file name), SAR_TRAINED (0 = zero-shot: evaluation only) and
+# SAR_TRAINER_OPTS (opts every run of the trainer gets before the user's; they follow the
+# upstream scripts). PROTOCOL is base2new, xd (also for dg: it shares the ImageNet model) or
+# fewshot; DATASET is the training dataset.
+sar_facts() {
+    local trainer=$1 protocol=$2 dataset=$3
+    SAR_TRAINED=1
+    SAR_TRAINER_OPTS=()
+    case $trainer in
+        ZeroshotCLIP)
+            SAR_CFG=vit_b16
+            SAR_TRAINED=0
+            ;;
+        CoOp | CoOp_SAR)
+            if [[ $dataset == imagenet ]]; then
+                SAR_CFG=vit_b16_ep50_ctxv1
+            else
+                SAR_CFG=vit_b16_ctxv1
+            fi
+            SAR_TRAINER_OPTS=(TRAINER.COOP.N_CTX 4 TRAINER.COOP.CSC False
+                TRAINER.COOP.CLASS_TOKEN_POSITION end)
+            ;;
+        CoCoOp | CoCoOp_SAR)
+            SAR_CFG=vit_b16_c4_ep10_batch1_ctxv1
+            ;;
+        KgCoOp | KgCoOp_SAR)
+            SAR_CFG=vit_b16_ep100_ctxv1
+            SAR_TRAINER_OPTS=(TRAINER.COOP.N_CTX 4 TRAINER.COOP.CSC False
+                TRAINER.COOP.CLASS_TOKEN_POSITION end TRAINER.COOP.W 8.0)
+            ;;
+        MaPLe | MaPLe_SAR)
+            if [[ $protocol == xd ]]; then
+                SAR_CFG=vit_b16_c2_ep5_batch4_2ctx_cross_datasets
+            else
+                SAR_CFG=vit_b16_c2_ep5_batch4_2ctx
+            fi
+            ;;
+        *)
+            sar_die "unknown trainer '$trainer' (known: ${SAR_TRAINERS[*]})"
+            ;;
+    esac
+    SAR_CFG_DIR="$SAR_CFG${EXP_TAG:+_$EXP_TAG}"
+    local root=${CONFIG_ROOT:-$SAR_REPO/configs}
+    SAR_CONFIG_FILE="$root/trainers/$trainer/$SAR_CFG.yaml"
+    # Upstream keeps the zero-shot config with CoOp's; accept either place.
+    if [[ ! -f $SAR_CONFIG_FILE && $trainer == ZeroshotCLIP ]]; then
+        SAR_CONFIG_FILE="$root/trainers/CoOp/$SAR_CFG.yaml"
+    fi
+    [[ -f $SAR_CONFIG_FILE ]] ||
+        sar_die "config file not found: $root/trainers/$trainer/$SAR_CFG.yaml"
+}
+
+# sar_dataset_file DATASET: sets SAR_DATASET_FILE.
+sar_dataset_file() {
+    local root=${CONFIG_ROOT:-$SAR_REPO/configs}
+    SAR_DATASET_FILE="$root/datasets/$1.yaml"
+    if [[ ! -f $SAR_DATASET_FILE ]]; then
+        local known f
+        known=$(for f in "$root"/datasets/*.yaml; do [[ -f $f ]] && basename "$f" .yaml; done |
+            tr '\n' ' ')
+        sar_die "unknown dataset '$1': no $SAR_DATASET_FILE (known: ${known:-none})"
+    fi
+}
+
+# Sets SAR_DATA to the absolute data root, or fails with a message saying what to set.
+sar_data_root() {
+    if [[ -n ${DATA:-} ]]; then
+        [[ -d $DATA ]] || sar_die "DATA=$DATA is not a directory; point DATA at the folder" \
+            "that holds the datasets (imagenet/, eurosat/, ...; see docs/experiments.md)"
+        SAR_DATA=$(cd "$DATA" && pwd)
+    elif [[ -d $SAR_REPO/data ]]; then
+        SAR_DATA="$SAR_REPO/data"
+    else
+        sar_die "DATA is not set and the default data root $SAR_REPO/data does not exist;" \
+            "set DATA=/path/to/datasets (the folder holding imagenet/, eurosat/, ...;" \
+            "see docs/experiments.md)"
+    fi
+}
+
+# Sets SAR_OUT (absolute: the python step runs from the repository root) and SAR_PY.
+sar_env() {
+    SAR_OUT=${OUTPUT:-$SAR_REPO/output}
+    [[ $SAR_OUT == /* ]] || SAR_OUT="$PWD/$SAR_OUT"
+    read -r -a SAR_PY <<< "${PYTHON:-python3}"
+    [[ ${#SAR_PY[@]} -gt 0 ]] || SAR_PY=(python3)
+}
+
+# sar_max_epoch FILE: prints OPTIM.MAX_EPOCH of a YAML config (nothing if it is not set there).
+sar_max_epoch() {
+    awk '
+        /^[^[:space:]#]/ { in_optim = ($0 ~ /^OPTIM:[[:space:]]*(#.*)?$/); next }
+        in_optim && /^[[:space:]]+MAX_EPOCH:/ {
+            v = $0
+            sub(/^[^:]*:[[:space:]]*/, "", v)
+            sub(/[[:space:]]*(#.*)?$/, "", v)
+            gsub(/["'\'']/, "", v)
+            print v
+            exit
+        }' "$1"
+}
+
+# Sets SAR_LOADEP: $LOADEP, else the last OPTIM.MAX_EPOCH in the user's opts, else the config's.
+sar_load_epoch() {
+    local i source
+    if [[ -n ${LOADEP:-} ]]; then
+        SAR_LOADEP=$LOADEP
+        source="LOADEP"
+    else
+        SAR_LOADEP=$(sar_max_epoch "$SAR_CONFIG_FILE")
+        source="OPTIM.MAX_EPOCH in $SAR_CONFIG_FILE"
+        for ((i = 0; i + 1 < ${#SAR_USER_OPTS[@]}; i += 2)); do
+            if [[ ${SAR_USER_OPTS[i]} == OPTIM.MAX_EPOCH ]]; then
+                SAR_LOADEP=${SAR_USER_OPTS[i + 1]}
+                source="OPTIM.MAX_EPOCH in the extra opts"
+            fi
+        done
+    fi
+    [[ $SAR_LOADEP =~ ^[0-9]+$ && $SAR_LOADEP -gt 0 ]] ||
+        sar_die "cannot tell which epoch to load ('$SAR_LOADEP' from $source); set LOADEP=<epoch>"
+}
+
+# sar_newest_log DIR: prints the newest log file of a run folder (log.txt, or the latest
+# log.txt-<time> a re-run wrote), or nothing.
+sar_newest_log() {
+    local newest="" f
+    [[ -f $1/log.txt ]] && newest="$1/log.txt"
+    for f in "$1"/log.txt-*; do
+        [[ -f $f ]] && newest=$f
+    done
+    printf '%s' "$newest"
+}
+
+# sar_is_done DIR TRAINED: true when the newest log holds a result: a "* accuracy:" line,
+# after the end-of-training line for a training run (TRAINED=1).
+sar_is_done() {
+    local log
+    log=$(sar_newest_log "$1")
+    [[ -n $log ]] || return 1
+    awk -v need_end="$2" '
+        /Finish(ed)? training/ { ended = 1; found = 0; next }
+        /\* accuracy:/ { if (ended || need_end == 0) found = 1 }
+        END { exit !found }' "$log"
+}
+
+# sar_should_skip DIR TRAINED: true (and says so) when DIR already holds a finished run.
+sar_should_skip() {
+    if [[ -d $1 ]]; then
+        if sar_is_done "$1" "$2"; then
+            sar_note "results exist at $1, skipping this job (delete the folder to run it again)"
+            return 0
+        fi
+        sar_note "$1 exists but holds no finished run; running it again" \
+            "(the new log goes beside the old one)"
+    fi
+    return 1
+}
+
+# sar_require_model MODEL_DIR HINT: the trained run a test step loads, at epoch SAR_LOADEP.
+sar_require_model() {
+    [[ -n ${DRY_RUN:-} ]] && return 0
+    [[ -d $1 ]] || sar_die "no trained model at $1; run $2 first"
+    local f have
+    for f in "$1"/*/model.pth.tar-"$SAR_LOADEP"; do
+        [[ -f $f ]] && return 0
+    done
+    have=$(cd "$1" && for f in */model.pth.tar-*; do [[ -f $f ]] && echo "$f"; done | tr '\n' ' ')
+    sar_die "no checkpoint for epoch $SAR_LOADEP under $1 (found: ${have:-none}); test with" \
+        "the OPTIM.MAX_EPOCH you trained with, or set LOADEP=<epoch>"
+}
+
+# sar_train_py ARGS...: runs `python train.py ARGS` from the repository root.
+sar_train_py() {
+    local -a cmd=("${SAR_PY[@]}" train.py "$@")
+    if [[ -n ${DRY_RUN:-} ]]; then
+        printf '%q ' "${cmd[@]}"
+        printf '\n'
+        return 0
+    fi
+    sar_note "running: ${cmd[*]}"
+    (cd "$SAR_REPO" && "${cmd[@]}")
+}
+
+# Common train.py flags: sar_common_args SEED DATASET OUTPUT_DIR -> SAR_ARGS.
+sar_common_args() {
+    sar_dataset_file "$2"
+    SAR_ARGS=(--root "$SAR_DATA" --seed "$1" --trainer "$SAR_TRAINER"
+        --dataset-config-file "$SAR_DATASET_FILE" --config-file "$SAR_CONFIG_FILE"
+        --output-dir "$3")
+}
+
+sar_step_base2new_train() { # DATASET SEED
+    sar_facts "$SAR_TRAINER" base2new "$1"
+    local dir="$SAR_OUT/base2new/train_base/$1/shots_$SAR_B2N_SHOTS/$SAR_TRAINER/$SAR_CFG_DIR/seed$2"
+    sar_common_args "$2" "$1" "$dir"
+    sar_should_skip "$dir" "$SAR_TRAINED" && return 0
+    if ((SAR_TRAINED)); then
+        SAR_ARGS+=("${SAR_TRAINER_OPTS[@]}" DATASET.NUM_SHOTS "$SAR_B2N_SHOTS")
+    else
+        # Zero-shot CLIP has nothing to train: this step evaluates it on the base classes.
+        SAR_ARGS+=(--eval-only "${SAR_TRAINER_OPTS[@]}")
+    fi
+    sar_train_py "${SAR_ARGS[@]}" DATASET.SUBSAMPLE_CLASSES base "${SAR_USER_OPTS[@]}"
+}
+
+sar_step_base2new_test() { # DATASET SEED
+    sar_facts "$SAR_TRAINER" base2new "$1"
+    local tail="$1/shots_$SAR_B2N_SHOTS/$SAR_TRAINER/$SAR_CFG_DIR/seed$2"
+    local dir="$SAR_OUT/base2new/test_new/$tail" model="$SAR_OUT/base2new/train_base/$tail"
+    sar_common_args "$2" "$1" "$dir"
+    sar_should_skip "$dir" 0 && return 0
+    if ((SAR_TRAINED)); then
+        sar_load_epoch
+        sar_require_model "$model" "scripts/$SAR_METHOD_DIR/base2new_train.sh $1 $2"
+        SAR_ARGS+=(--eval-only --model-dir "$model" --load-epoch "$SAR_LOADEP"
+            "${SAR_TRAINER_OPTS[@]}" DATASET.NUM_SHOTS "$SAR_B2N_SHOTS")
+    else
+        SAR_ARGS+=(--eval-only "${SAR_TRAINER_OPTS[@]}")
+    fi
+    sar_train_py "${SAR_ARGS[@]}" DATASET.SUBSAMPLE_CLASSES new "${SAR_USER_OPTS[@]}"
+}
+
+sar_step_xd_train() { # SEED
+    sar_facts "$SAR_TRAINER" xd imagenet
+    local dir="$SAR_OUT/imagenet/$SAR_TRAINER/${SAR_CFG_DIR}_${SAR_XD_SHOTS}shots/seed$1"
+    sar_common_args "$1" imagenet "$dir"
+    sar_should_skip "$dir" "$SAR_TRAINED" && return 0
+    if ((SAR_TRAINED)); then
+        SAR_ARGS+=("${SAR_TRAINER_OPTS[@]}" DATASET.NUM_SHOTS "$SAR_XD_SHOTS")
+    else
+        SAR_ARGS+=(--eval-only "${SAR_TRAINER_OPTS[@]}")
+    fi
+    sar_train_py "${SAR_ARGS[@]}" "${SAR_USER_OPTS[@]}"
+}
+
+sar_step_xd_test() { # DATASET SEED
+    sar_facts "$SAR_TRAINER" xd imagenet
+    local exp="$SAR_TRAINER/${SAR_CFG_DIR}_${SAR_XD_SHOTS}shots"
+    local dir="$SAR_OUT/evaluation/$exp/$1/seed$2" model="$SAR_OUT/imagenet/$exp/seed$2"
+    sar_common_args "$2" "$1" "$dir"
+    sar_should_skip "$dir" 0 && return 0
+    if ((SAR_TRAINED)); then
+        sar_load_epoch
+        sar_require_model "$model" "scripts/$SAR_METHOD_DIR/xd_train.sh $2"
+        SAR_ARGS+=(--eval-only --model-dir "$model" --load-epoch "$SAR_LOADEP")
+    else
+        SAR_ARGS+=(--eval-only)
+    fi
+    sar_train_py "${SAR_ARGS[@]}" "${SAR_TRAINER_OPTS[@]}" "${SAR_USER_OPTS[@]}"
+}
+
+sar_step_fewshot() { # DATASET SEED SHOTS
+    [[ $3 =~ ^[0-9]+$ && $3 -gt 0 ]] || sar_die "SHOTS must be a positive integer, got '$3'"
+    sar_facts "$SAR_TRAINER" fewshot "$1"
+    local dir="$SAR_OUT/fewshot/$1/shots_$3/$SAR_TRAINER/$SAR_CFG_DIR/seed$2"
+    sar_common_args "$2" "$1" "$dir"
+    sar_should_skip "$dir" "$SAR_TRAINED" && return 0
+    if ((SAR_TRAINED)); then
+        SAR_ARGS+=("${SAR_TRAINER_OPTS[@]}" DATASET.NUM_SHOTS "$3")
+    else
+        SAR_ARGS+=(--eval-only "${SAR_TRAINER_OPTS[@]}")
+    fi
+    sar_train_py "${SAR_ARGS[@]}" "${SAR_USER_OPTS[@]}"
+}
+
+# sar_resolve_method NAME: NAME is a trainer name in any case (coop_sar, CoOp_SAR); sets
+# SAR_TRAINER and SAR_METHOD_DIR (its scripts/ folder).
+sar_resolve_method() {
+    local t
+    for t in "${SAR_TRAINERS[@]}"; do
+        if [[ ${t,,} == "${1,,}" ]]; then
+            SAR_TRAINER=$t
+            SAR_METHOD_DIR=${t,,}
+            return 0
+        fi
+    done
+    sar_die "unknown method '$1' (known: ${SAR_TRAINERS[*],,})"
+}
+
+# sar_main TRAINER STEP ARGS...: entry point of the per-trainer wrapper scripts.
+sar_main() {
+    set -euo pipefail
+    sar_resolve_method "$1"
+    local step=$2 npos usage
+    shift 2
+    case $step in
+        base2new_train | base2new_test | xd_test) npos=2 usage="DATASET SEED" ;;
+        xd_train) npos=1 usage="SEED" ;;
+        fewshot) npos=3 usage="DATASET SEED SHOTS" ;;
+        *) sar_die "unknown step '$step'" ;;
+    esac
+    if [[ $# -lt $npos || ${1:-} == -h || ${1:-} == --help ]]; then
+        echo "usage: $0 $usage [KEY VALUE ...]" >&2
+        echo "  KEY VALUE pairs are appended to train.py's opts (merged last)." >&2
+        exit 2
+    fi
+    local -a pos=("${@:1:npos}")
+    SAR_USER_OPTS=("${@:npos+1}")
+    local seed=${pos[1]:-${pos[0]}} # xd_train has SEED only
+    [[ $seed =~ ^[0-9]+$ ]] || sar_die "SEED must be a non-negative integer, got '$seed'"
+    ((${#SAR_USER_OPTS[@]} % 2 == 0)) ||
+        sar_die "extra arguments must be KEY VALUE pairs, got: ${SAR_USER_OPTS[*]}"
+    sar_data_root
+    sar_env
+    "sar_step_$step" "${pos[@]}"
+}
+
+# sar_job_list PROTOCOL STAGE DATASETS SEEDS: prints the jobs, one "DATASET SEED" line each, that
+# the runner runs in order and that a Slurm array task picks by its index. DATASETS and SEEDS are
+# space- or comma-separated (empty: the protocol's defaults). For xd and dg, "imagenet SEED" is
+# the training of the ImageNet model and every other line a test of it; STAGE (all, train or
+# test) keeps only the training or the testing jobs, so that on a cluster the tests can wait for
+# the trainings.
+sar_job_list() {
+    local protocol=$1 stage=${2:-all} datasets=${3:-} seeds=${4:-}
+    local -a ds ss
+    local d s
+    read -r -a ss <<< "${seeds//,/ }"
+    [[ ${#ss[@]} -gt 0 ]] || ss=("${SAR_SEEDS[@]}")
+    for s in "${ss[@]}"; do
+        [[ $s =~ ^[0-9]+$ ]] || sar_die "seeds must be non-negative integers, got '$s'"
+    done
+    read -r -a ds <<< "${datasets//,/ }"
+    case $stage in
+        all | train | test) ;;
+        *) sar_die "unknown stage '$stage' (all, train or test)" ;;
+    esac
+    case $protocol in
+        base2new | fewshot)
+            if [[ $protocol == fewshot && $stage == test ]]; then
+                sar_die "fewshot has a single step (training ends with the test): use stage all"
+            fi
+            [[ ${#ds[@]} -gt 0 ]] || ds=("${SAR_DATASETS[@]}")
+            for d in "${ds[@]}"; do
+                for s in "${ss[@]}"; do echo "$d $s"; done
+            done
+            ;;
+        xd | dg)
+            if [[ ${#ds[@]} -eq 0 ]]; then
+                if [[ $protocol == xd ]]; then
+                    ds=("${SAR_XD_TARGETS[@]}")
+                else
+                    ds=("${SAR_DG_TARGETS[@]}")
+                fi
+            fi
+            if [[ $stage != test ]]; then
+                for s in "${ss[@]}"; do echo "imagenet $s"; done
+            fi
+            if [[ $stage != train ]]; then
+                for d in "${ds[@]}"; do
+                    [[ $d == imagenet ]] && continue
+                    for s in "${ss[@]}"; do echo "$d $s"; done
+                done
+            fi
+            ;;
+        *)
+            sar_die "unknown protocol '$protocol' (base2new, xd, dg or fewshot)"
+            ;;
+    esac
+}
+
+# sar_run_job PROTOCOL STAGE SHOTS DATASET SEED [KEY VALUE ...]: runs one job of sar_job_list
+# for the method set by sar_resolve_method, through its per-trainer scripts.
+sar_run_job() {
+    local protocol=$1 stage=$2 shots=${3:-$SAR_FEWSHOT_SHOTS} d=$4 s=$5
+    shift 5
+    local dir="$SAR_SCRIPTS/$SAR_METHOD_DIR"
+    case $protocol in
+        base2new)
+            if [[ $stage != test ]]; then
+                bash "$dir/base2new_train.sh" "$d" "$s" "$@" || return
+            fi
+            if [[ $stage != train ]]; then
+                bash "$dir/base2new_test.sh" "$d" "$s" "$@" || return
+            fi
+            ;;
+        xd | dg)
+            if [[ $d == imagenet ]]; then
+                bash "$dir/xd_train.sh" "$s" "$@"
+            else
+                bash "$dir/xd_test.sh" "$d" "$s" "$@"
+            fi
+            ;;
+        fewshot)
+            bash "$dir/fewshot.sh" "$d" "$s" "$shots" "$@"
+            ;;
+        *)
+            sar_die "unknown protocol '$protocol' (base2new, xd, dg or fewshot)"
+            ;;
+    esac
+}

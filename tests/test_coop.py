@@ -1,0 +1,113 @@
+"""CoOp end to end through the real train.py, plus its mechanics on the tiny CLIP."""
+
+import os
+
+import pytest
+import torch
+
+import train
+from tests.helpers import TINY_OPTS, tiny_clip_path
+from tools.make_synthetic_data import write_synthetic_root
+
+
+@pytest.fixture(scope="module")
+def setup(tmp_path_factory):
+    base = tmp_path_factory.mktemp("coop")
+    root = str(base / "data")
+    write_synthetic_root(root, datasets=["EuroSAT"])
+    return root, tiny_clip_path(base), base
+
+
+def run_coop(root, clip, out, *extra, config="vit_b16_ctxv1"):
+    argv = [
+        "--root", root, "--trainer", "CoOp", "--seed", "1",
+        "--dataset-config-file", "configs/datasets/eurosat.yaml",
+        "--config-file", f"configs/trainers/CoOp/{config}.yaml",
+        "--output-dir", str(out),
+        *extra,
+        "MODEL.BACKBONE.NAME", clip, *TINY_OPTS,
+    ]
+    return train.main(argv)
+
+
+def read_log(directory):
+    with open(os.path.join(directory, "log.txt")) as f:
+        return f.read()
+
+
+def test_train_base_then_evaluate_new(setup, capfd):
+    root, clip, base = setup
+    out = base / "train_base"
+    assert run_coop(root, clip, out, "DATASET.SUBSAMPLE_CLASSES", "base") == 0
+    log = read_log(out)
+    assert "Finish training" in log and "* accuracy:" in log
+    checkpoint = out / "prompt_learner" / "model.pth.tar-1"
+    state = torch.load(checkpoint, map_location="cpu", weights_only=True)
+    assert set(state["state_dict"]) == {"ctx", "token_prefix", "token_suffix"}
+    assert state["state_dict"]["ctx"].shape == (4, 64)
+
+    test_out = base / "test_new"
+    code = run_coop(root, clip, test_out, "--eval-only", "--model-dir", str(out),
+                    "--load-epoch", "1", "DATASET.SUBSAMPLE_CLASSES", "new")
+    assert code == 0
+    log = read_log(test_out)
+    assert "Loading weights to prompt_learner" in log and "* accuracy:" in log
+    assert "Finish training" not in log
+
+
+@pytest.mark.parametrize("position", ["middle", "front"])
+def test_class_token_position_and_csc_train(setup, position):
+    root, clip, base = setup
+    out = base / f"csc_{position}"
+    code = run_coop(root, clip, out, "TRAINER.COOP.CSC", "True", "TRAINER.COOP.N_CTX", "2",
+                    "TRAINER.COOP.CLASS_TOKEN_POSITION", position, config="vit_b16")
+    assert code == 0
+    state = torch.load(out / "prompt_learner" / "model.pth.tar-1", weights_only=True)
+    assert state["state_dict"]["ctx"].shape == (10, 2, 64)  # one context per EuroSAT class
+
+
+def test_only_prompts_learn_and_clip_stays_frozen(setup):
+    from dassl.config import get_cfg_default
+
+    from trainers.backbone import load_clip
+    from trainers.config import extend_cfg
+    from trainers.coop import CustomCLIP
+
+    _root, clip, _base = setup
+    cfg = extend_cfg(get_cfg_default())
+    cfg.TRAINER.COOP.N_CTX = 4
+    clip_model = load_clip(clip)
+    before = {k: v.clone() for k, v in clip_model.state_dict().items()}
+    model = CustomCLIP(cfg, ["river", "forest", "sea or lake"], clip_model)
+    for name, param in model.named_parameters():
+        param.requires_grad_(name.startswith("prompt_learner."))
+    optim = torch.optim.SGD([model.prompt_learner.ctx], lr=1.0)
+    output = model(torch.randn(2, 3, 32, 32))
+    torch.nn.functional.cross_entropy(output.logits, torch.tensor([0, 2])).backward()
+    grads = {n for n, p in model.named_parameters() if p.grad is not None}
+    assert grads == {"prompt_learner.ctx"}
+    optim.step()
+    after = clip_model.state_dict()
+    assert all(torch.equal(before[k], after[k]) for k in before)
+
+
+def test_extra_classes_share_the_prompts(setup):
+    from dassl.config import get_cfg_default
+
+    from trainers.backbone import load_clip
+    from trainers.config import extend_cfg
+    from trainers.coop import CustomCLIP
+    from trainers.prompts import ClassTokens
+
+    cfg = extend_cfg(get_cfg_default())
+    cfg.TRAINER.COOP.N_CTX = 4
+    model = CustomCLIP(cfg, ["river", "forest"], load_clip(setup[1]))
+    pl = model.prompt_learner
+    extra = ClassTokens.build(model.text_encoder, ["glacier"], pl.prompt_prefix, pl.n_ctx)
+    image = torch.randn(1, 3, 32, 32)
+    plain = model(image)
+    joint = model(image, extra_classes=extra)
+    assert joint.text_features.shape == (3, 32)
+    assert torch.allclose(plain.logits, joint.logits, atol=1e-5)
+    alone = model.encode_text(extra)
+    assert torch.allclose(joint.text_features[2:], alone, atol=1e-5)

@@ -1,0 +1,80 @@
+import pytest
+import torch
+
+from tests.helpers import tiny_clip_path
+from trainers.backbone import load_clip
+from trainers.prompts import (
+    ENSEMBLE_TEMPLATES,
+    ClassTokens,
+    assemble_prompts,
+    hand_crafted_texts,
+    init_context,
+    normalize_ctx_init,
+    tokenize,
+)
+
+
+@pytest.fixture(scope="module")
+def clip_model(tmp_path_factory):
+    return load_clip(tiny_clip_path(tmp_path_factory.mktemp("clip")))
+
+
+def test_ctx_init_true_means_a_photo_of_a():
+    assert normalize_ctx_init(True) == "a photo of a"
+    assert normalize_ctx_init("") == "" and normalize_ctx_init("a_photo") == "a photo"
+
+
+def test_init_context_from_words_uses_their_embeddings(clip_model):
+    ctx, prefix, n_ctx = init_context(clip_model, 16, "a photo of a")
+    assert (prefix, n_ctx, tuple(ctx.shape)) == ("a photo of a", 4, (4, 64))
+    ids = tokenize(["a photo of a"])[0, 1:5]
+    assert torch.equal(ctx, clip_model.token_embedding.weight[ids])
+
+
+def test_random_and_class_specific_context(clip_model):
+    ctx, prefix, n_ctx = init_context(clip_model, 3, "", n_cls=5)
+    assert prefix == "X X X" and n_ctx == 3 and ctx.shape == (5, 3, 64)
+
+
+def test_class_tokens_reassemble_the_tokenized_prompt(clip_model):
+    names = ["forest", "sea_or_lake", "highway or road"]
+    tokens = ClassTokens.build(clip_model, names, "X X", 2)
+    ctx = torch.randn(2, 64)
+    prompts = assemble_prompts(ctx, tokens, "end")
+    full = clip_model.token_embedding(tokens.tokenized)
+    assert torch.equal(prompts[:, 0], full[:, 0])
+    assert torch.equal(prompts[:, 3:], full[:, 3:])
+    assert torch.equal(prompts[:, 1:3], ctx.expand(3, -1, -1))
+    assert tokens.name_lens == [1, 3, 3]
+    assert tokens.max_len == int(tokens.tokenized.argmax(-1).max()) + 1
+
+
+@pytest.mark.parametrize("position", ["middle", "front"])
+def test_class_token_positions_keep_every_token(clip_model, position):
+    tokens = ClassTokens.build(clip_model, ["sea or lake", "forest"], "X X X X", 4)
+    ctx = torch.full((4, 64), 7.0)
+    prompts = assemble_prompts(ctx, tokens, position)
+    assert prompts.shape == (2, 77, 64)
+    name_len = tokens.name_lens[0]
+    name = tokens.suffix[0, :name_len]
+    start = 1 if position == "front" else 3
+    assert torch.equal(prompts[0, start : start + name_len], name)
+    assert int((prompts[0] == 7.0).all(-1).sum()) == 4
+
+
+def test_select_and_cat(clip_model):
+    tokens = ClassTokens.build(clip_model, ["a", "bb", "ccc"], "X", 1)
+    picked = tokens.select(torch.tensor([2, 0]))
+    assert torch.equal(picked.tokenized, tokens.tokenized[[2, 0]]) and picked.name_lens == [
+        tokens.name_lens[2], tokens.name_lens[0]]
+    joined = tokens.cat(picked)
+    assert len(joined) == 5 and joined.max_len == tokens.max_len
+
+
+def test_hand_crafted_texts():
+    assert hand_crafted_texts(["Forest"], "EuroSAT") == [["a centered satellite photo of Forest."]]
+    assert hand_crafted_texts(["x_y"], "Unknown") == [["a photo of a x y."]]
+    ensemble = hand_crafted_texts(["cat"], "ImageNet", template="ensemble")[0]
+    assert len(ensemble) == len(ENSEMBLE_TEMPLATES) == 80 and "a bad photo of a cat." in ensemble
+    with pytest.raises(ValueError, match="template"):
+        hand_crafted_texts(["cat"], "ImageNet", template="nope")

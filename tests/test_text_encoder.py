@@ -1,0 +1,54 @@
+import pytest
+import torch
+
+from tests.helpers import tiny_clip_path
+from trainers.backbone import load_clip
+from trainers.prompts import ClassTokens, assemble_prompts, hand_crafted_texts, tokenize
+from trainers.text_encoder import TextEncoder, hand_crafted_features
+
+
+@pytest.fixture(scope="module")
+def clip_model(tmp_path_factory):
+    return load_clip(tiny_clip_path(tmp_path_factory.mktemp("clip")))
+
+
+def test_truncated_path_equals_open_clip_full_path(clip_model):
+    encoder = TextEncoder(clip_model)
+    tokenized = tokenize(["a photo of a cat.", "a much longer prompt about a tabby cat on a mat."])
+    ours = encoder(clip_model.token_embedding(tokenized), tokenized)
+    reference = clip_model.encode_text(tokenized)
+    assert torch.allclose(ours, reference, atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize("position", ["end", "middle", "front"])
+def test_truncation_is_exact_for_learned_prompts(clip_model, position):
+    encoder = TextEncoder(clip_model)
+    tokens = ClassTokens.build(clip_model, ["river", "sea or lake", "industrial buildings"], "X X X X", 4)
+    prompts = assemble_prompts(torch.randn(4, 64), tokens, position)
+    truncated = encoder(prompts, tokens.tokenized, max_len=tokens.max_len)
+    full = encoder(prompts, tokens.tokenized, max_len=77)
+    assert torch.allclose(truncated, full, atol=1e-6, rtol=1e-5)
+
+
+def test_deep_prompts_replace_context_at_later_layers(clip_model):
+    encoder = TextEncoder(clip_model)
+    tokens = ClassTokens.build(clip_model, ["river", "forest"], "X X", 2)
+    prompts = assemble_prompts(torch.randn(2, 64), tokens)
+    plain = encoder(prompts, tokens.tokenized)
+    deep = [torch.randn(2, 64)]
+    injected = encoder(prompts, tokens.tokenized, deep_prompts=deep)
+    assert not torch.allclose(plain, injected)
+    full = encoder(prompts, tokens.tokenized, deep_prompts=deep, max_len=77)
+    assert torch.allclose(injected, full, atol=1e-6, rtol=1e-5)
+
+
+def test_hand_crafted_features_are_normalized_template_means(clip_model):
+    encoder = TextEncoder(clip_model)
+    texts = hand_crafted_texts(["cat", "dog"], "ImageNet", template="ensemble")
+    features = hand_crafted_features(encoder, texts)
+    assert features.shape == (2, 32)
+    assert torch.allclose(features.norm(dim=-1), torch.ones(2))
+    single = clip_model.encode_text(tokenize(texts[0]))
+    single = single / single.norm(dim=-1, keepdim=True)
+    expected = single.mean(0) / single.mean(0).norm()
+    assert torch.allclose(features[0], expected, atol=1e-5)

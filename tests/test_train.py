@@ -1,0 +1,143 @@
+"""train.py: the upstream CLI, config order, and one clear line for each kind of bad input."""
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+import train
+from tests.helpers import ROOT, TINY_OPTS, tiny_clip_path
+from tools.make_synthetic_data import write_synthetic_root
+
+EUROSAT = ["--dataset-config-file", "configs/datasets/eurosat.yaml"]
+COOP = ["--trainer", "CoOp", "--config-file", "configs/trainers/CoOp/vit_b16_ctxv1.yaml"]
+
+
+@pytest.fixture(scope="module")
+def setup(tmp_path_factory):
+    base = tmp_path_factory.mktemp("train")
+    root = str(base / "data")
+    write_synthetic_root(root, datasets=["EuroSAT"])
+    return root, tiny_clip_path(base), base
+
+
+def fails_with(capsys, argv, *fragments, code=None):
+    result = train.main(argv)
+    err = capsys.readouterr().err.strip().splitlines()
+    assert result != 0
+    if code is not None:
+        assert result == code
+    assert err, "no error line printed"
+    line = err[-1]
+    for fragment in fragments:
+        assert fragment in line, line
+    return line
+
+
+def test_config_order_opts_win_over_yaml(setup):
+    root, clip, _ = setup
+    args = train.build_parser().parse_args(
+        ["--root", root, *COOP, *EUROSAT, "--output-dir", "x", "--seed", "3",
+         "OPTIM.MAX_EPOCH", "7", "TRAINER.COOP.N_CTX", "8"]
+    )
+    cfg = train.setup_cfg(args)
+    assert cfg.OPTIM.MAX_EPOCH == 7 and cfg.TRAINER.COOP.N_CTX == 8
+    assert cfg.TRAINER.COOP.CTX_INIT == "a photo of a"  # from the method YAML
+    assert cfg.DATASET.NAME == "EuroSAT" and cfg.SEED == 3 and cfg.DATASET.ROOT == root
+    assert cfg.is_frozen()
+
+
+def test_unknown_trainer_lists_registered(setup, capsys, tmp_path):
+    root, clip, _ = setup
+    line = fails_with(capsys, ["--root", root, "--trainer", "CoOOp", *EUROSAT,
+                               "--output-dir", str(tmp_path / "o")], "CoOOp", "CoOp", code=2)
+    assert "ZeroshotCLIP" in line
+    assert not (tmp_path / "o").exists()
+
+
+def test_unknown_key_names_the_closest(setup, capsys, tmp_path):
+    root, clip, _ = setup
+    fails_with(capsys, ["--root", root, *COOP, *EUROSAT, "--output-dir", str(tmp_path / "o"),
+                        "OPTIM.MAX_EPOHC", "3"], "OPTIM.MAX_EPOHC", "OPTIM.MAX_EPOCH", code=2)
+
+
+def test_wrong_typed_value(setup, capsys, tmp_path):
+    root, clip, _ = setup
+    fails_with(capsys, ["--root", root, *COOP, *EUROSAT, "--output-dir", str(tmp_path / "o"),
+                        "OPTIM.MAX_EPOCH", "'ten'"], "MAX_EPOCH", code=2)
+
+
+def test_missing_dataset_root_names_the_path(setup, capsys, tmp_path):
+    _, clip, _ = setup
+    out = tmp_path / "o"
+    fails_with(capsys, ["--root", str(tmp_path / "nowhere"), *COOP, *EUROSAT, "--output-dir",
+                        str(out), "MODEL.BACKBONE.NAME", clip, *TINY_OPTS],
+               os.path.join(str(tmp_path / "nowhere"), "eurosat"))
+    assert not out.exists()
+
+
+def test_malformed_split_names_the_file(setup, capsys, tmp_path):
+    _, clip, _ = setup
+    root = tmp_path / "data"
+    write_synthetic_root(str(root), datasets=["EuroSAT"])
+    split = root / "eurosat" / "split_zhou_EuroSAT.json"
+    split.write_text("{not json")
+    fails_with(capsys, ["--root", str(root), *COOP, *EUROSAT, "--output-dir", str(tmp_path / "o"),
+                        "MODEL.BACKBONE.NAME", clip, *TINY_OPTS], "split_zhou_EuroSAT.json")
+
+
+def test_missing_clip_checkpoint(setup, capsys, tmp_path):
+    root, _, _ = setup
+    missing = str(tmp_path / "absent.pt")
+    fails_with(capsys, ["--root", root, *COOP, *EUROSAT, "--output-dir", str(tmp_path / "o"),
+                        "MODEL.BACKBONE.NAME", missing, *TINY_OPTS], missing)
+    assert not (tmp_path / "o").exists()
+
+
+def test_input_size_must_match_backbone(setup, capsys, tmp_path):
+    root, clip, _ = setup
+    fails_with(capsys, ["--root", root, *COOP, *EUROSAT, "--output-dir", str(tmp_path / "o"),
+                        "MODEL.BACKBONE.NAME", clip, *TINY_OPTS, "INPUT.SIZE", "(224, 224)"],
+               "INPUT.SIZE", "(32, 32)")
+
+
+def test_eval_only_needs_model_dir(setup, capsys, tmp_path):
+    root, clip, _ = setup
+    fails_with(capsys, ["--root", root, *COOP, *EUROSAT, "--output-dir", str(tmp_path / "o"),
+                        "--eval-only", "MODEL.BACKBONE.NAME", clip, *TINY_OPTS], "--model-dir")
+    assert not (tmp_path / "o").exists()
+
+
+def test_zero_shot_clip_evaluates(setup, tmp_path):
+    root, clip, _ = setup
+    out = tmp_path / "zs"
+    code = train.main(["--root", root, "--trainer", "ZeroshotCLIP", *EUROSAT,
+                       "--config-file", "configs/trainers/ZeroshotCLIP/vit_b16.yaml",
+                       "--output-dir", str(out), "--eval-only",
+                       "MODEL.BACKBONE.NAME", clip, *TINY_OPTS])
+    assert code == 0
+    log = (out / "log.txt").read_text()
+    assert "* accuracy:" in log and "a centered satellite photo of" in log
+
+
+def test_command_line_as_documented(setup, tmp_path):
+    """The issue's exact commands, as a subprocess: train base, then evaluate new."""
+    root, clip, _ = setup
+    out = tmp_path / "cli"
+    common = [sys.executable, "train.py", "--root", root, "--trainer", "CoOp", *EUROSAT,
+              "--config-file", "configs/trainers/CoOp/vit_b16_ctxv1.yaml", "--seed", "1"]
+    opts = ["MODEL.BACKBONE.NAME", clip, "INPUT.SIZE", "(32, 32)", "OPTIM.MAX_EPOCH", "2",
+            "DATASET.NUM_SHOTS", "4", "USE_CUDA", "False", "DATALOADER.NUM_WORKERS", "0"]
+    done = subprocess.run([*common, "--output-dir", str(out), *opts,
+                           "DATASET.SUBSAMPLE_CLASSES", "base"],
+                          cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "Finish training" in done.stdout and "* accuracy:" in done.stdout
+    assert (out / "prompt_learner" / "model.pth.tar-2").is_file()
+    evaluated = subprocess.run([*common, "--output-dir", str(tmp_path / "cli_new"), "--eval-only",
+                                "--model-dir", str(out), "--load-epoch", "2", *opts,
+                                "DATASET.SUBSAMPLE_CLASSES", "new"],
+                               cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert evaluated.returncode == 0, evaluated.stderr[-2000:]
+    assert "* accuracy:" in evaluated.stdout

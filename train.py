@@ -1,0 +1,209 @@
+"""Train or evaluate a CLIP prompt learner: the CoOp-family command line, unchanged.
+
+Config order, as upstream: Dassl defaults -> trainer nodes (extend_cfg) -> dataset YAML ->
+method YAML -> CLI flags -> trailing KEY VALUE opts -> freeze.
+"""
+
+import argparse
+import difflib
+import os
+import shutil
+import sys
+
+from dassl_fallback import ensure_dassl
+
+DASSL_ORIGIN = ensure_dassl()
+
+import torch  # noqa: E402
+from dassl.config import get_cfg_default  # noqa: E402
+from dassl.engine import TRAINER_REGISTRY, build_trainer  # noqa: E402
+from dassl.utils import collect_env_info, set_random_seed, setup_logger  # noqa: E402
+
+import datasets  # noqa: E402,F401  (registers the datasets)
+import trainers.coop  # noqa: E402,F401
+import trainers.zsclip  # noqa: E402,F401
+from trainers.config import extend_cfg  # noqa: E402
+
+
+class UsageError(Exception):
+    """Bad input the user can fix; printed as one line, exit status 2."""
+
+
+def build_parser():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--root", type=str, default="", help="path to dataset")
+    parser.add_argument("--output-dir", type=str, default="", help="output directory")
+    parser.add_argument("--resume", type=str, default="", help="checkpoint directory to resume from")
+    parser.add_argument("--seed", type=int, default=-1, help="only positive value enables a fixed seed")
+    parser.add_argument("--source-domains", type=str, nargs="+", help="source domains for DA/DG")
+    parser.add_argument("--target-domains", type=str, nargs="+", help="target domains for DA/DG")
+    parser.add_argument("--transforms", type=str, nargs="+", help="data augmentation methods")
+    parser.add_argument("--config-file", type=str, default="", help="path to config file")
+    parser.add_argument("--dataset-config-file", type=str, default="",
+                        help="path to config file for dataset setup")
+    parser.add_argument("--trainer", type=str, default="", help="name of trainer")
+    parser.add_argument("--backbone", type=str, default="", help="name of CNN backbone")
+    parser.add_argument("--head", type=str, default="", help="name of head")
+    parser.add_argument("--eval-only", action="store_true", help="evaluation only")
+    parser.add_argument("--model-dir", type=str, default="",
+                        help="load model from this directory for eval-only mode")
+    parser.add_argument("--load-epoch", type=int, help="load model weights at this epoch for evaluation")
+    parser.add_argument("--no-train", action="store_true", help="do not call trainer.train()")
+    parser.add_argument("opts", default=None, nargs=argparse.REMAINDER,
+                        help="modify config options using the command-line")
+    return parser
+
+
+def reset_cfg(cfg, args):
+    if args.root:
+        cfg.DATASET.ROOT = args.root
+    if args.output_dir:
+        cfg.OUTPUT_DIR = args.output_dir
+    if args.resume:
+        cfg.RESUME = args.resume
+    if args.seed:
+        cfg.SEED = args.seed
+    if args.source_domains:
+        cfg.DATASET.SOURCE_DOMAINS = args.source_domains
+    if args.target_domains:
+        cfg.DATASET.TARGET_DOMAINS = args.target_domains
+    if args.transforms:
+        cfg.INPUT.TRANSFORMS = args.transforms
+    if args.trainer:
+        cfg.TRAINER.NAME = args.trainer
+    if args.backbone:
+        cfg.MODEL.BACKBONE.NAME = args.backbone
+    if args.head:
+        cfg.MODEL.HEAD.NAME = args.head
+
+
+def all_keys(cfg, prefix=""):
+    for key, value in cfg.items():
+        full = f"{prefix}{key}"
+        if hasattr(value, "items"):
+            yield from all_keys(value, full + ".")
+        else:
+            yield full
+
+
+def merge_checked(cfg, source, merge):
+    """Run a yacs merge, turning its errors into one line naming the key and the source."""
+    try:
+        merge()
+    except (KeyError, AssertionError) as error:  # yacs: KeyError from files, assert from lists
+        message = str(error).strip("'\"")
+        if "Non-existent" not in message:
+            raise UsageError(f"{source}: {message}") from None
+        key = message.rsplit(":", 1)[-1].strip()
+        close = difflib.get_close_matches(key, list(all_keys(cfg)), n=1, cutoff=0.6)
+        hint = f"; did you mean {close[0]}?" if close else ""
+        raise UsageError(f"{source}: unknown config key {key}{hint}") from None
+    except ValueError as error:
+        raise UsageError(f"{source}: {str(error).splitlines()[0]}") from None
+    except FileNotFoundError as error:
+        raise UsageError(f"config file not found: {error.filename}") from None
+
+
+def setup_cfg(args):
+    cfg = get_cfg_default()
+    extend_cfg(cfg)
+    for path in (args.dataset_config_file, args.config_file):
+        if path:
+            if not os.path.isfile(path):
+                raise UsageError(f"config file not found: {path}")
+            merge_checked(cfg, path, lambda p=path: cfg.merge_from_file(p))
+    reset_cfg(cfg, args)
+    opts = args.opts or []
+    if len(opts) % 2:
+        raise UsageError(f"config opts must be KEY VALUE pairs, got an odd list: {opts}")
+    merge_checked(cfg, "command-line opts", lambda: cfg.merge_from_list(opts))
+    cfg.freeze()
+    return cfg
+
+
+def check_cfg(cfg, args):
+    if cfg.TRAINER.NAME not in TRAINER_REGISTRY.registered_names():
+        raise UsageError(
+            f"unknown trainer {cfg.TRAINER.NAME!r} (--trainer); registered: "
+            f"{', '.join(sorted(TRAINER_REGISTRY.registered_names()))}"
+        )
+    if cfg.DATASET.SUBSAMPLE_CLASSES not in ("all", "base", "new"):
+        raise UsageError(
+            f"DATASET.SUBSAMPLE_CLASSES must be all, base or new, got {cfg.DATASET.SUBSAMPLE_CLASSES!r}"
+        )
+    if args.eval_only and args.model_dir and not os.path.isdir(args.model_dir):
+        raise UsageError(f"--model-dir {args.model_dir} does not exist")
+    if not cfg.OUTPUT_DIR:
+        raise UsageError("--output-dir is required")
+
+
+def print_args(args, cfg):
+    print("***************")
+    print("** Arguments **")
+    print("***************")
+    for key in sorted(vars(args)):
+        print(f"{key}: {getattr(args, key)}")
+    print("************")
+    print("** Config **")
+    print("************")
+    print(cfg)
+
+
+def run(args, cfg):
+    if cfg.SEED >= 0:
+        print(f"Setting fixed seed: {cfg.SEED}")
+        set_random_seed(cfg.SEED)
+    setup_logger(cfg.OUTPUT_DIR)
+    if torch.cuda.is_available() and cfg.USE_CUDA:
+        torch.backends.cudnn.benchmark = True
+    print_args(args, cfg)
+    print(f"Dassl engine: {DASSL_ORIGIN}")
+    print("Collecting env info ...")
+    print(f"** System info **\n{collect_env_info()}\n")
+    trainer = build_trainer(cfg)
+    if args.eval_only:
+        if trainer.get_model_names() and not args.model_dir:
+            raise UsageError(f"--eval-only with {cfg.TRAINER.NAME} needs --model-dir")
+        trainer.load_model(args.model_dir, epoch=args.load_epoch)
+        trainer.test()
+        return
+    if not args.no_train:
+        trainer.train()
+
+
+def has_checkpoint(directory):
+    for _root, _dirs, files in os.walk(directory):
+        if any(name.startswith("model") and ".pth" in name for name in files):
+            return True
+    return False
+
+
+def main(argv=None):
+    args = build_parser().parse_args(argv)
+    try:
+        cfg = setup_cfg(args)
+        check_cfg(cfg, args)
+    except UsageError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    created = not os.path.exists(cfg.OUTPUT_DIR)
+    try:
+        run(args, cfg)
+    except (UsageError, FileNotFoundError, ValueError, KeyError, RuntimeError,
+            FloatingPointError, OSError) as error:
+        # One clear line; a run that failed before saving anything leaves no output dir behind.
+        if created and os.path.isdir(cfg.OUTPUT_DIR) and not has_checkpoint(cfg.OUTPUT_DIR):
+            shutil.rmtree(cfg.OUTPUT_DIR, ignore_errors=True)
+        message = str(error).strip().splitlines()[0] if str(error).strip() else repr(error)
+        if isinstance(error, KeyError):
+            message = message.strip("'\"")
+        hint = "" if isinstance(error, UsageError) else " (SAR_DEBUG=1 shows the traceback)"
+        print(f"error: {message}{hint}", file=sys.stderr)
+        if os.environ.get("SAR_DEBUG"):
+            raise
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

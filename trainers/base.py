@@ -1,0 +1,242 @@
+"""What every CLIP prompt learner shares: model building, precision, the training step, loading.
+
+A method file only says how its prompts are made (a ``PromptCLIP`` subclass) and, if it has
+one, its extra loss term (``compute_loss``). The SAR variants hook into ``compute_loss`` too,
+through ``extra_classes``: the baseline's own text path is run once over base + extra classes.
+"""
+
+from typing import NamedTuple, Optional
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from dassl.engine import TrainerX
+from dassl.metrics import compute_accuracy
+from dassl.optim import build_lr_scheduler, build_optimizer
+from dassl.utils import load_checkpoint, load_pretrained_weights
+
+from trainers.backbone import (
+    PRECISIONS,
+    apply_precision,
+    autocast_for,
+    clip_image_size,
+    load_clip,
+    resolve_precision,
+)
+from trainers.prompts import ClassTokens
+from trainers.text_encoder import TextEncoder
+
+CLASS_DEPENDENT_BUFFERS = ("token_prefix", "token_suffix")
+
+
+class CLIPOutput(NamedTuple):
+    logits: torch.Tensor  # (B, n_cls) over the classes the model was built for
+    text_features: torch.Tensor  # normalized; (n, D), or (B, n, D) for per-image prompts
+    image_features: torch.Tensor  # normalized (B, D)
+
+
+def normalize(x):
+    return x / x.norm(dim=-1, keepdim=True)
+
+
+class ClassTokenBuffers(nn.Module):
+    """Holds a ClassTokens set as buffers so it follows ``.to(device)``.
+
+    The base classes use upstream's persistent names (``token_prefix``/``token_suffix``), so
+    checkpoints stay compatible; any other set (SAR's novel bank) is non-persistent.
+    """
+
+    def register_class_tokens(self, tokens, persistent=True, name=""):
+        prefix_name = f"{name}token_prefix" if name else "token_prefix"
+        suffix_name = f"{name}token_suffix" if name else "token_suffix"
+        tokenized_name = f"{name}tokenized_prompts" if name else "tokenized_prompts"
+        self.register_buffer(prefix_name, tokens.prefix, persistent=persistent)
+        self.register_buffer(suffix_name, tokens.suffix, persistent=persistent)
+        self.register_buffer(tokenized_name, tokens.tokenized, persistent=False)
+        setattr(self, f"{name}name_lens", tokens.name_lens)
+        setattr(self, f"{name}max_len", tokens.max_len)
+
+    def class_tokens(self, name=""):
+        prefix = f"{name}token_prefix" if name else "token_prefix"
+        suffix = f"{name}token_suffix" if name else "token_suffix"
+        tokenized = f"{name}tokenized_prompts" if name else "tokenized_prompts"
+        return ClassTokens(
+            tokenized=getattr(self, tokenized),
+            prefix=getattr(self, prefix),
+            suffix=getattr(self, suffix),
+            name_lens=getattr(self, f"{name}name_lens"),
+            max_len=getattr(self, f"{name}max_len"),
+        )
+
+
+class PromptCLIP(nn.Module):
+    """CLIP with a learnable prompt learner; subclasses define ``encode_text``.
+
+    ``forward(image, extra_classes)`` returns logits over the base classes and the text
+    features of base followed by ``extra_classes`` (a ClassTokens), from one text pass.
+    """
+
+    def __init__(self, clip_model):
+        super().__init__()
+        self.image_encoder = clip_model.visual
+        self.text_encoder = TextEncoder(clip_model)
+        self.logit_scale = clip_model.logit_scale
+        self.dtype = clip_model.positional_embedding.dtype
+
+    def class_tokens(self, extra_classes=None):
+        tokens = self.prompt_learner.class_tokens()
+        return tokens if extra_classes is None else tokens.cat(extra_classes)
+
+    def encode_image(self, image):
+        return normalize(self.image_encoder(image.to(self.dtype)).float())
+
+    def encode_text(self, tokens, image_features=None):
+        raise NotImplementedError
+
+    def forward(self, image, extra_classes=None):
+        image_features = self.encode_image(image)
+        text_features = self.encode_text(self.class_tokens(extra_classes), image_features)
+        return CLIPOutput(self.logits(image_features, text_features), text_features, image_features)
+
+    def logits(self, image_features, text_features):
+        n_base = len(self.prompt_learner.name_lens)
+        scale = self.logit_scale.exp().float()
+        if text_features.dim() == 3:  # per-image prompts (CoCoOp)
+            return scale * torch.einsum("bd,bnd->bn", image_features, text_features[:, :n_base])
+        return scale * image_features @ text_features[:n_base].t()
+
+
+class PromptTrainer(TrainerX):
+    """Dassl TrainerX for CLIP prompt learning; subclasses set ``cfg_node`` and ``build_custom_clip``."""
+
+    cfg_node = "COOP"  # cfg.TRAINER.<cfg_node> holds N_CTX, CTX_INIT, PREC, ...
+    model_name = "prompt_learner"  # upstream checkpoint folder name
+    learnable_module = "prompt_learner"
+
+    def check_cfg(self, cfg):
+        prec = cfg.TRAINER[self.cfg_node].PREC
+        if prec not in PRECISIONS:
+            raise ValueError(f"TRAINER.{self.cfg_node}.PREC must be one of {PRECISIONS}, got {prec!r}")
+
+    def build_custom_clip(self, cfg, classnames, clip_model):
+        raise NotImplementedError
+
+    def build_model(self):
+        cfg = self.cfg
+        classnames = self.dm.dataset.classnames
+        self.prec = resolve_precision(cfg.TRAINER[self.cfg_node].PREC, self.device)
+        print(f"Loading CLIP (backbone: {cfg.MODEL.BACKBONE.NAME})")
+        clip_model = load_clip(cfg.MODEL.BACKBONE.NAME)
+        check_input_size(cfg, clip_model)
+        apply_precision(clip_model, self.prec)
+        print(f"Building custom CLIP (precision: {self.prec})")
+        self.model = self.build_custom_clip(cfg, classnames, clip_model)
+        learnable = getattr(self.model, self.learnable_module)
+        for name, param in self.model.named_parameters():
+            param.requires_grad_(name.startswith(self.learnable_module + "."))
+        updated = sorted(n for n, p in self.model.named_parameters() if p.requires_grad)
+        print(f"Parameters to be updated: {updated}")
+        if cfg.MODEL.INIT_WEIGHTS:
+            load_pretrained_weights(learnable, cfg.MODEL.INIT_WEIGHTS)
+        self.model.to(self.device)
+        self.optim = build_optimizer(learnable, cfg.OPTIM)
+        self.sched = build_lr_scheduler(self.optim, cfg.OPTIM)
+        self.register_model(self.model_name, learnable, self.optim, self.sched)
+        self.scaler = torch.amp.GradScaler("cuda") if self.prec == "amp" else None
+
+    def compute_loss(self, image, label, extra_classes: Optional[ClassTokens] = None):
+        """Loss terms of the method (summed for the update, logged separately) and the output."""
+        output = self.model(image, extra_classes=extra_classes)
+        return {"loss_ce": F.cross_entropy(output.logits, label)}, output
+
+    def forward_backward(self, batch):
+        image, label = self.parse_batch_train(batch)
+        with autocast_for(self.prec, self.device):
+            terms, output = self.compute_loss(image, label)
+        values = torch.stack([term.detach().float() for term in terms.values()])
+        if not torch.isfinite(values).all():
+            self.raise_non_finite(terms)
+        loss = sum(terms.values())
+        self.step_optimizer(loss)
+        summary = {"loss": float(values.sum())}
+        if len(terms) > 1:
+            summary.update(zip(terms.keys(), values.tolist()))
+        summary["acc"] = compute_accuracy(output.logits.detach(), label)[0].item()
+        if (self.batch_idx + 1) == self.num_batches:
+            self.update_lr()
+        return summary
+
+    def raise_non_finite(self, terms):
+        bad = [name for name, value in terms.items() if not torch.isfinite(value.detach()).all()]
+        hint = " (PREC fp16 overflows easily: try PREC bf16 or amp)" if self.prec == "fp16" else ""
+        raise FloatingPointError(
+            f"Non-finite loss at epoch {self.epoch + 1} batch {self.batch_idx + 1}: "
+            f"{', '.join(bad)} is NaN or Inf{hint}; the last saved checkpoint is kept"
+        )
+
+    def step_optimizer(self, loss):
+        self.model_zero_grad()
+        if self.scaler is None:
+            self.model_backward(loss)
+            self.model_update()
+            return
+        self.scaler.scale(loss).backward()
+        for name in self.get_model_names():
+            self.scaler.step(self._optims[name])
+        self.scaler.update()
+
+    def parse_batch_train(self, batch):
+        return batch["img"].to(self.device, non_blocking=True), batch["label"].to(
+            self.device, non_blocking=True
+        )
+
+    @torch.no_grad()
+    def model_inference(self, image):
+        with autocast_for(self.prec, self.device):
+            return self.model(image).logits.float()
+
+    def load_model(self, directory, epoch=None):
+        """Load prompt weights, dropping class-dependent buffers (evaluation on other classes)."""
+        if not directory:
+            print("Note that load_model() is skipped as no pretrained model is given")
+            return
+        import os.path as osp
+
+        for name in self.get_model_names():
+            file_name = "model-best.pth.tar" if epoch is None else f"model.pth.tar-{epoch}"
+            path = osp.join(directory, name, file_name)
+            if not osp.exists(path):
+                raise FileNotFoundError(f'No model at "{path}" (--model-dir / --load-epoch)')
+            checkpoint = load_checkpoint(path)
+            state_dict = {k: v for k, v in checkpoint["state_dict"].items()
+                          if k not in CLASS_DEPENDENT_BUFFERS}
+            check_compatible(self._models[name], state_dict, path)
+            print(f'Loading weights to {name} from "{path}" (epoch = {checkpoint["epoch"]})')
+            self._models[name].load_state_dict(state_dict, strict=False)
+
+
+def check_compatible(module, state_dict, path):
+    """Refuse a checkpoint of another backbone, N_CTX or prompt depth with a precise message."""
+    expected = {k: v for k, v in module.state_dict().items() if k not in CLASS_DEPENDENT_BUFFERS}
+    for key, value in state_dict.items():
+        if key in expected and tuple(value.shape) != tuple(expected[key].shape):
+            raise ValueError(
+                f"{path}: {key} has shape {tuple(value.shape)} but this model expects "
+                f"{tuple(expected[key].shape)} (another backbone, N_CTX or prompt depth?)"
+            )
+    missing = sorted(set(expected) - set(state_dict))
+    unexpected = sorted(set(state_dict) - set(expected))
+    if missing or unexpected:
+        raise ValueError(
+            f"{path} does not fit this model: missing {missing or 'nothing'}, "
+            f"unexpected {unexpected or 'nothing'} (another trainer or prompt depth?)"
+        )
+
+
+def check_input_size(cfg, clip_model):
+    expected = clip_image_size(clip_model)
+    if tuple(cfg.INPUT.SIZE) != expected:
+        raise ValueError(
+            f"INPUT.SIZE {tuple(cfg.INPUT.SIZE)} does not match the backbone "
+            f"{cfg.MODEL.BACKBONE.NAME}, which takes {expected}"
+        )

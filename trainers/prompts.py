@@ -1,0 +1,181 @@
+"""Prompt building shared by every trainer: tokenization, context vectors, class tokens, templates.
+
+A prompt is ``[SOS] [ctx_1 .. ctx_n] [class name tokens] . [EOS] [pad]``. The class-dependent
+parts (``token_prefix`` = SOS, ``token_suffix`` = name, full stop, EOS, padding) are frozen
+embeddings computed once per class set; only the context is learned.
+"""
+
+from dataclasses import dataclass
+
+import torch
+from open_clip.tokenizer import tokenize as _open_clip_tokenize
+from open_clip.zero_shot_metadata import OPENAI_IMAGENET_TEMPLATES
+
+# The per-dataset hand-crafted templates of CoOp / KgCoOp (ImageNet variants use ImageNet's).
+DATASET_TEMPLATES = {
+    "OxfordPets": "a photo of a {}, a type of pet.",
+    "OxfordFlowers": "a photo of a {}, a type of flower.",
+    "FGVCAircraft": "a photo of a {}, a type of aircraft.",
+    "DescribableTextures": "{} texture.",
+    "EuroSAT": "a centered satellite photo of {}.",
+    "StanfordCars": "a photo of a {}.",
+    "Food101": "a photo of {}, a type of food.",
+    "SUN397": "a photo of a {}.",
+    "Caltech101": "a photo of a {}.",
+    "UCF101": "a photo of a person doing {}.",
+    "ImageNet": "a photo of a {}.",
+    "ImageNetSketch": "a photo of a {}.",
+    "ImageNetV2": "a photo of a {}.",
+    "ImageNetA": "a photo of a {}.",
+    "ImageNetR": "a photo of a {}.",
+}
+DEFAULT_TEMPLATE = "a photo of a {}."
+# The ImageNet template set of CLIP's paper, as format strings.
+ENSEMBLE_TEMPLATES = [template("{}") for template in OPENAI_IMAGENET_TEMPLATES]
+DEFAULT_CTX_INIT = "a photo of a"  # what KgCoOp's ``CTX_INIT: True`` stands for
+
+
+def tokenize(texts):
+    return _open_clip_tokenize(list(texts))
+
+
+def clean_classname(name):
+    return name.replace("_", " ")
+
+
+def dataset_template(dataset_name):
+    return DATASET_TEMPLATES.get(dataset_name, DEFAULT_TEMPLATE)
+
+
+def hand_crafted_texts(classnames, dataset_name, template="dataset"):
+    """Per class, the list of hand-crafted prompts: one (dataset template) or the ensemble."""
+    if template == "dataset":
+        templates = [dataset_template(dataset_name)]
+    elif template == "ensemble":
+        templates = ENSEMBLE_TEMPLATES
+    else:
+        raise ValueError(f"template must be 'dataset' or 'ensemble', got {template!r}")
+    return [[t.format(clean_classname(name)) for t in templates] for name in classnames]
+
+
+def normalize_ctx_init(ctx_init):
+    """``CTX_INIT`` may be a string, empty, or (KgCoOp's YAML) ``True`` for "a photo of a"."""
+    if ctx_init is True:
+        return DEFAULT_CTX_INIT
+    if ctx_init in (False, None):
+        return ""
+    return str(ctx_init).replace("_", " ").strip()
+
+
+@torch.no_grad()
+def embed_tokens(clip_model, tokenized):
+    weight = clip_model.token_embedding.weight
+    return clip_model.token_embedding(tokenized.to(weight.device)).to(weight.dtype)
+
+
+def init_context(clip_model, n_ctx, ctx_init="", n_cls=None, std=0.02):
+    """Initial context vectors and the placeholder text that stands for them in a prompt.
+
+    With ``ctx_init`` the vectors are the embeddings of those words and ``n_ctx`` becomes their
+    token count; otherwise they are N(0, std) and the placeholder is ``"X X ... X"``. ``n_cls``
+    gives class-specific context (CoOp's CSC), one set per class.
+    """
+    ctx_init = normalize_ctx_init(ctx_init)
+    width = clip_model.ln_final.weight.shape[0]
+    if ctx_init:
+        tokens = tokenize([ctx_init])
+        n_ctx = int(tokens.argmax(dim=-1).item()) - 1
+        ctx = embed_tokens(clip_model, tokens)[0, 1 : 1 + n_ctx].float().clone()
+        if n_cls is not None:
+            ctx = ctx.unsqueeze(0).repeat(n_cls, 1, 1)
+        return ctx, ctx_init, n_ctx
+    shape = (n_ctx, width) if n_cls is None else (n_cls, n_ctx, width)
+    ctx = torch.empty(shape).normal_(std=std)
+    return ctx, " ".join(["X"] * n_ctx), n_ctx
+
+
+@dataclass
+class ClassTokens:
+    """The frozen, class-dependent pieces of a set of prompts (one row per class).
+
+    ``max_len`` is the longest prompt (up to and including EOS): the text transformer is causal
+    and pools at EOS, so positions after it never change the features and can be skipped.
+    """
+
+    tokenized: torch.Tensor  # (N, 77)
+    prefix: torch.Tensor  # (N, 1, D): SOS
+    suffix: torch.Tensor  # (N, 77 - 1 - n_ctx, D): class name, ".", EOS, padding
+    name_lens: list
+    max_len: int
+
+    @classmethod
+    def build(cls, clip_model, classnames, prompt_prefix, n_ctx):
+        names = [clean_classname(name) for name in classnames]
+        texts = [f"{prompt_prefix} {name}." for name in names]
+        tokenized = tokenize(texts)
+        embedding = embed_tokens(clip_model, tokenized)
+        name_lens = [len(tokenize([name])[0].nonzero()) - 2 for name in names]
+        return cls(
+            tokenized=tokenized,
+            prefix=embedding[:, :1].clone(),
+            suffix=embedding[:, 1 + n_ctx :].clone(),
+            name_lens=name_lens,
+            max_len=int(tokenized.argmax(dim=-1).max().item()) + 1,
+        )
+
+    def __len__(self):
+        return self.tokenized.shape[0]
+
+    def select(self, index):
+        """A subset of classes; ``max_len`` stays the (static) bound of the whole set."""
+        index_list = index.tolist() if torch.is_tensor(index) else list(index)
+        device_index = torch.as_tensor(index_list, device=self.prefix.device)
+        return ClassTokens(
+            tokenized=self.tokenized.index_select(0, device_index.to(self.tokenized.device)),
+            prefix=self.prefix.index_select(0, device_index),
+            suffix=self.suffix.index_select(0, device_index),
+            name_lens=[self.name_lens[i] for i in index_list],
+            max_len=self.max_len,
+        )
+
+    def cat(self, other):
+        return ClassTokens(
+            tokenized=torch.cat([self.tokenized, other.tokenized]),
+            prefix=torch.cat([self.prefix, other.prefix]),
+            suffix=torch.cat([self.suffix, other.suffix]),
+            name_lens=self.name_lens + other.name_lens,
+            max_len=max(self.max_len, other.max_len),
+        )
+
+    def to(self, device):
+        return ClassTokens(self.tokenized.to(device), self.prefix.to(device),
+                           self.suffix.to(device), self.name_lens, self.max_len)
+
+
+def assemble_prompts(ctx, tokens, position="end"):
+    """Insert the context into each class's prompt.
+
+    ``ctx`` is (n_ctx, D) shared, (N, n_ctx, D) class-specific, or (B, n_ctx, D) per image with
+    ``per_image=True`` handled by the caller (CoCoOp). ``position`` is CoOp's
+    CLASS_TOKEN_POSITION: the class name after (end), inside (middle) or before (front) the context.
+    """
+    prefix, suffix = tokens.prefix, tokens.suffix
+    n_cls = prefix.shape[0]
+    ctx = ctx.to(prefix.dtype)
+    if ctx.dim() == 2:
+        ctx = ctx.unsqueeze(0).expand(n_cls, -1, -1)
+    if position == "end":
+        return torch.cat([prefix, ctx, suffix], dim=1)
+    if position not in ("middle", "front"):
+        raise ValueError(f"CLASS_TOKEN_POSITION must be end, middle or front, got {position!r}")
+    n_ctx = ctx.shape[1]
+    half = n_ctx // 2
+    rows = []
+    for i, name_len in enumerate(tokens.name_lens):
+        name, rest = suffix[i : i + 1, :name_len], suffix[i : i + 1, name_len:]
+        if position == "front":
+            rows.append(torch.cat([prefix[i : i + 1], name, ctx[i : i + 1], rest], dim=1))
+        else:
+            rows.append(torch.cat([prefix[i : i + 1], ctx[i : i + 1, :half], name,
+                                   ctx[i : i + 1, half:], rest], dim=1))
+    return torch.cat(rows, dim=0)

@@ -1,0 +1,205 @@
+"""SAR, Similarity Alignment Regularization (our reading of Jung & Lee, arXiv 2502.11969).
+
+Prompts tuned on the base classes fit those classes and bend the similarity structure that
+CLIP's text space has among the classes it was never tuned on. SAR keeps that structure: over
+K = base classes + M novel class names drawn afresh each step from a bank, every class's
+distribution of similarities to the other classes under the learned prompts must match the one
+under the hand-crafted prompt of the frozen CLIP.
+
+Everything frozen -- the bank's token embeddings and the hand-crafted features of base + bank --
+is built once, when training starts. A step only draws M indices and runs the baseline's own
+text path once over base + those M classes. SAR is a training-time regularizer: evaluation
+never builds it, so evaluating a checkpoint never needs the bank.
+"""
+
+import torch
+
+from trainers.novel_bank import load_novel_bank
+from trainers.prompts import ClassTokens, hand_crafted_texts
+from trainers.text_encoder import hand_crafted_features
+
+DIVERGENCES = ("kl", "mse")
+ROW_SETS = ("all", "novel", "base")
+TEMPLATES = ("dataset", "ensemble")
+NOVEL_PREFIX = "novel_"  # buffer-name prefix of the bank's class tokens in the prompt learner
+
+
+def sar_loss(G, H, n_base, temperature=0.01, divergence="kl", rows="all"):
+    """L_SAR between the learned features ``G`` and the hand-crafted features ``H`` of K.
+
+    ``H`` is (n, D), the frozen teacher (no gradient flows into it); ``G`` is (n, D), or
+    (B, n, D) for per-image prompts, in which case the loss is averaged over images. Both are
+    L2-normalized, so their Gram matrices are cosine similarities. Classes ``0 .. n_base - 1``
+    are the base classes, the rest novel; ``rows`` picks which rows i enter the mean.
+
+    ``kl``: mean_i KL(P^h_i || P^g_i), P_i = softmax over j != i of S_ij / temperature.
+    ``mse``: mean over those rows of (S^g_ij - S^h_ij)^2, j != i.
+
+    Always computed in fp32, autocast or not: logits of 1 / temperature = 100 are too coarse in
+    half precision for a loss that compares two nearly equal distributions.
+    """
+    if divergence not in DIVERGENCES:
+        raise ValueError(f"divergence must be one of {DIVERGENCES}, got {divergence!r}")
+    if not temperature > 0:
+        raise ValueError(f"temperature must be > 0, got {temperature!r}")
+    n = H.shape[0]
+    if H.dim() != 2 or tuple(G.shape[-2:]) != tuple(H.shape) or G.dim() not in (2, 3):
+        raise ValueError(f"G must be (n, D) or (B, n, D) with H (n, D); got {tuple(G.shape)} "
+                         f"and {tuple(H.shape)}")
+    selected = _row_slice(rows, n_base, n)
+    with torch.autocast(device_type=G.device.type, enabled=False):
+        G, H = G.float(), H.detach().float().to(G.device)
+        S_g = G @ G.transpose(-1, -2)
+        S_h = H @ H.t()
+        diagonal = torch.eye(n, dtype=torch.bool, device=G.device)
+        if divergence == "kl":
+            log_p_h = _log_softmax_off_diagonal(S_h, diagonal, temperature)
+            log_p_g = _log_softmax_off_diagonal(S_g, diagonal, temperature)
+            per_row = (log_p_h.exp() * (log_p_h - log_p_g)).masked_fill(diagonal, 0).sum(-1)
+        else:
+            per_row = (S_g - S_h).pow(2).masked_fill(diagonal, 0).sum(-1) / (n - 1)
+        return per_row[..., selected].mean()
+
+
+def _log_softmax_off_diagonal(S, diagonal, temperature):
+    """Row-wise log-softmax of S / temperature over j != i (0 on the diagonal, never NaN)."""
+    logits = (S / temperature).masked_fill(diagonal, float("-inf"))
+    return torch.log_softmax(logits, dim=-1).masked_fill(diagonal, 0)
+
+
+def _row_slice(rows, n_base, n):
+    if n < 2:
+        raise ValueError(f"SAR needs at least 2 classes to compare, got {n}")
+    if not 0 < n_base <= n:
+        raise ValueError(f"n_base must be in 1..{n}, got {n_base}")
+    if rows == "all":
+        return slice(None)
+    if rows == "base":
+        return slice(0, n_base)
+    if rows == "novel":
+        if n_base == n:
+            raise ValueError("rows 'novel' needs at least one novel class")
+        return slice(n_base, None)
+    raise ValueError(f"rows must be one of {ROW_SETS}, got {rows!r}")
+
+
+def sample_novel(bank_size, num_novel, generator):
+    """``num_novel`` distinct bank indices (sorted); the whole bank for -1 or more than it holds."""
+    if num_novel < 0 or num_novel >= bank_size:
+        return torch.arange(bank_size)
+    return torch.randperm(bank_size, generator=generator)[:num_novel].sort().values
+
+
+def check_sar_cfg(cfg, cfg_node):
+    """Refuse a SAR knob out of range with one line naming the key."""
+    sar = cfg.TRAINER.SAR
+    for key, choices in (("DIVERGENCE", DIVERGENCES), ("ROWS", ROW_SETS), ("TEMPLATE", TEMPLATES)):
+        if sar[key] not in choices:
+            raise ValueError(f"TRAINER.SAR.{key} must be one of {', '.join(choices)}, "
+                             f"got {sar[key]!r}")
+    if not float(sar.TEMPERATURE) > 0:
+        raise ValueError(f"TRAINER.SAR.TEMPERATURE must be > 0, got {sar.TEMPERATURE!r}")
+    if not float(sar.WEIGHT) >= 0:
+        raise ValueError(f"TRAINER.SAR.WEIGHT must be >= 0, got {sar.WEIGHT!r}")
+    if isinstance(sar.NUM_NOVEL, bool) or not isinstance(sar.NUM_NOVEL, int) or sar.NUM_NOVEL < -1:
+        raise ValueError(f"TRAINER.SAR.NUM_NOVEL must be an integer >= -1 (-1 = the whole bank), "
+                         f"got {sar.NUM_NOVEL!r}")
+    if sar.ROWS == "novel" and sar.NUM_NOVEL == 0:
+        raise ValueError("TRAINER.SAR.ROWS novel needs novel classes; TRAINER.SAR.NUM_NOVEL is 0")
+    if cfg.TRAINER[cfg_node].get("CSC", False):
+        raise ValueError(f"TRAINER.{cfg_node}.CSC True learns a context per training class only, "
+                         "so SAR's novel classes have none: set it False")
+
+
+class SARRegularizer:
+    """The frozen side of SAR for one run: teacher features of base + bank, sampler and knobs.
+
+    ``features`` rows are the base classes (in label order) followed by the bank. The sampler's
+    generator is its own, seeded from ``cfg.SEED``: runs are reproducible, and SAR draws nothing
+    from the global RNG, so a SAR run sees the same batches and augmentations as its baseline.
+    """
+
+    def __init__(self, features, n_base, sar_cfg, seed):
+        self.features = features
+        self.n_base = n_base
+        self.bank_size = features.shape[0] - n_base
+        self.num_novel = int(sar_cfg.NUM_NOVEL)
+        self.weight = float(sar_cfg.WEIGHT)
+        self.temperature = float(sar_cfg.TEMPERATURE)
+        self.divergence = sar_cfg.DIVERGENCE
+        self.rows = sar_cfg.ROWS
+        self.generator = torch.Generator().manual_seed(seed)
+
+    def sample(self):
+        """Bank indices of this step's novel classes N_t."""
+        return sample_novel(self.bank_size, self.num_novel, self.generator)
+
+    def teacher(self, index):
+        """H: hand-crafted features of the base classes followed by the sampled novel ones."""
+        novel = self.features[self.n_base:].index_select(0, index.to(self.features.device))
+        return torch.cat([self.features[: self.n_base], novel])
+
+    def loss(self, text_features, index):
+        """lambda * L_SAR for the learned features of base + ``index`` (one text pass)."""
+        return self.weight * sar_loss(text_features, self.teacher(index), self.n_base,
+                                      self.temperature, self.divergence, self.rows)
+
+
+class SARMixin:
+    """Adds ``loss_sar`` = lambda * L_SAR to any PromptTrainer: ``class X_SAR(SARMixin, X)``.
+
+    Checkpoints keep the baseline's layout: the bank's tokens are non-persistent buffers and the
+    teacher features live on the trainer, so a SAR checkpoint loads into the baseline and back.
+    """
+
+    sar = None
+
+    def check_cfg(self, cfg):
+        super().check_cfg(cfg)
+        check_sar_cfg(cfg, self.cfg_node)
+
+    def before_train(self):
+        self.build_sar()
+        super().before_train()
+
+    @torch.no_grad()
+    def build_sar(self):
+        """Load the bank, embed its prompts and compute the frozen teacher once."""
+        cfg, dataset = self.cfg, self.dm.dataset
+        sar_cfg = cfg.TRAINER.SAR
+        base = list(dataset.classnames)
+        all_classnames = getattr(dataset, "all_classnames", None)
+        if all_classnames is None:
+            print(f"Warning: {type(dataset).__name__} has no all_classnames; the SAR leak guard "
+                  "only sees the classes of this split, not the held-out ones")
+            all_classnames = base
+        bank = load_novel_bank(sar_cfg.NOVEL_SOURCE, cfg.DATASET.NAME, all_classnames,
+                               seed=max(cfg.SEED, 0), logger=print)
+        model = self.model
+        learner = getattr(model, self.learnable_module)
+        base_tokens = learner.class_tokens()
+        n_ctx = base_tokens.tokenized.shape[1] - 1 - base_tokens.suffix.shape[1]
+        tokens = ClassTokens.build(model.text_encoder, bank, " ".join(["X"] * n_ctx), n_ctx)
+        learner.register_class_tokens(tokens.to(self.device), persistent=False, name=NOVEL_PREFIX)
+        texts = hand_crafted_texts(base + bank, cfg.DATASET.NAME, sar_cfg.TEMPLATE)
+        features = hand_crafted_features(model.text_encoder, texts).to(self.device)
+        seed = cfg.SEED if cfg.SEED >= 0 else torch.Generator().seed()
+        self.sar = SARRegularizer(features, len(base), sar_cfg, seed)
+        per_step = "all" if sar_cfg.NUM_NOVEL < 0 else min(sar_cfg.NUM_NOVEL, len(bank))
+        print(f"SAR: bank of {len(bank)} novel classes (NOVEL_SOURCE {sar_cfg.NOVEL_SOURCE}), "
+              f"M = {per_step} per step (NUM_NOVEL {sar_cfg.NUM_NOVEL}, sampler seed {seed}), "
+              f"lambda = {self.sar.weight}, tau = {self.sar.temperature}, "
+              f"divergence {self.sar.divergence}, rows {self.sar.rows}, "
+              f"template {sar_cfg.TEMPLATE}, {len(base)} base classes")
+
+    def compute_loss(self, image, label, extra_classes=None):
+        if extra_classes is not None:
+            raise TypeError("SARMixin supplies extra_classes itself; list it first among the bases")
+        if self.sar is None:
+            raise RuntimeError("SAR is not built: train() builds it (or call build_sar())")
+        index = self.sar.sample()
+        learner = getattr(self.model, self.learnable_module)
+        novel = learner.class_tokens(NOVEL_PREFIX).select(index) if len(index) else None
+        terms, output = super().compute_loss(image, label, extra_classes=novel)
+        terms["loss_sar"] = self.sar.loss(output.text_features, index)
+        return terms, output

@@ -1,0 +1,85 @@
+"""CLIP's text tower driven from prompt embeddings instead of token ids.
+
+Exact truncation: the text transformer is causal and pools at the EOS token, so running only the
+first ``max_len`` positions (the longest prompt, EOS included) gives the same features as the
+full 77 tokens at a fraction of the cost. Deep prompts (MaPLe) replace the context tokens at the
+input of layers 1..k; that is the only hook the deep-prompt methods need.
+"""
+
+import torch
+import torch.nn as nn
+
+from trainers.prompts import tokenize
+
+
+class TextEncoder(nn.Module):
+    def __init__(self, clip_model):
+        super().__init__()
+        self.transformer = clip_model.transformer
+        self.positional_embedding = clip_model.positional_embedding
+        self.ln_final = clip_model.ln_final
+        self.text_projection = clip_model.text_projection
+        self.token_embedding = clip_model.token_embedding
+        self.register_buffer("attn_mask", clip_model.attn_mask.clone(), persistent=False)
+        self.batch_first = getattr(clip_model.transformer, "batch_first", True)
+
+    @property
+    def dtype(self):
+        return self.positional_embedding.dtype
+
+    def forward(self, prompts, tokenized_prompts, deep_prompts=None, max_len=None):
+        """Projected EOS features of ``prompts`` (N, 77, D).
+
+        ``deep_prompts``: tensors (n_ctx, D) for layers 1, 2, ...; each replaces tokens
+        1..n_ctx at that layer's input. ``max_len``: a static bound on the EOS position + 1
+        (saves a device sync); computed from ``tokenized_prompts`` when not given.
+        """
+        eos = tokenized_prompts.argmax(dim=-1)
+        if max_len is None:
+            max_len = int(eos.max().item()) + 1
+        x = prompts[:, :max_len].to(self.dtype) + self.positional_embedding[:max_len]
+        mask = self.attn_mask[:max_len, :max_len].to(self.dtype)
+        deep_prompts = list(deep_prompts or [])
+        if not self.batch_first:
+            x = x.transpose(0, 1)
+        for layer, block in enumerate(self.transformer.resblocks):
+            if 1 <= layer <= len(deep_prompts):
+                x = self._replace_context(x, deep_prompts[layer - 1])
+            x = block(x, attn_mask=mask)
+        if not self.batch_first:
+            x = x.transpose(0, 1)
+        x = self.ln_final(x)
+        pooled = x[torch.arange(x.shape[0], device=x.device), eos.to(x.device)]
+        if isinstance(self.text_projection, nn.Linear):
+            return self.text_projection(pooled)
+        return pooled @ self.text_projection
+
+    def _replace_context(self, x, ctx):
+        n_ctx = ctx.shape[0]
+        ctx = ctx.to(x.dtype)
+        if self.batch_first:
+            ctx = ctx.unsqueeze(0).expand(x.shape[0], -1, -1)
+            return torch.cat([x[:, :1], ctx, x[:, 1 + n_ctx :]], dim=1)
+        ctx = ctx.unsqueeze(1).expand(-1, x.shape[1], -1)
+        return torch.cat([x[:1], ctx, x[1 + n_ctx :]], dim=0)
+
+    @torch.no_grad()
+    def encode_tokens(self, tokenized, chunk_size=1000):
+        """Frozen features of plain token ids (hand-crafted prompts), chunked to bound memory."""
+        device = self.positional_embedding.device
+        features = []
+        for start in range(0, tokenized.shape[0], chunk_size):
+            chunk = tokenized[start : start + chunk_size].to(device)
+            features.append(self(self.token_embedding(chunk), chunk).float())
+        return torch.cat(features)
+
+
+@torch.no_grad()
+def hand_crafted_features(text_encoder, texts_per_class):
+    """Normalized frozen features per class; several templates per class are averaged (ensemble)."""
+    n_templates = len(texts_per_class[0])
+    flat = [text for texts in texts_per_class for text in texts]
+    features = text_encoder.encode_tokens(tokenize(flat))
+    features = features / features.norm(dim=-1, keepdim=True)
+    features = features.view(len(texts_per_class), n_templates, -1).mean(dim=1)
+    return features / features.norm(dim=-1, keepdim=True)

@@ -1,0 +1,37 @@
+"""Zero-shot CLIP: the per-dataset hand-crafted template, no training (evaluation only)."""
+
+import torch
+from dassl.engine import TRAINER_REGISTRY, TrainerX
+
+from trainers.backbone import apply_precision, autocast_for, load_clip, resolve_precision
+from trainers.base import check_input_size, normalize
+from trainers.prompts import hand_crafted_texts
+from trainers.text_encoder import TextEncoder, hand_crafted_features
+
+
+@TRAINER_REGISTRY.register()
+class ZeroshotCLIP(TrainerX):
+    """Class features come from the frozen text encoder once; inference is one matmul."""
+
+    def build_model(self):
+        cfg = self.cfg
+        self.prec = resolve_precision(cfg.TRAINER.COOP.PREC, self.device)
+        print(f"Loading CLIP (backbone: {cfg.MODEL.BACKBONE.NAME})")
+        clip_model = load_clip(cfg.MODEL.BACKBONE.NAME)
+        check_input_size(cfg, clip_model)
+        clip_model = apply_precision(clip_model, self.prec).to(self.device)
+        texts = hand_crafted_texts(self.dm.dataset.classnames, cfg.DATASET.NAME)
+        print(f"Prompt template: {texts[0][0]!r} (for the first class)")
+        self.text_features = hand_crafted_features(TextEncoder(clip_model), texts)
+        self.clip_model = clip_model
+
+    def train(self, *args, **kwargs):
+        raise RuntimeError("ZeroshotCLIP has nothing to train: run it with --eval-only")
+
+    @torch.no_grad()
+    def model_inference(self, image):
+        with autocast_for(self.prec, self.device):
+            image_features = self.clip_model.visual(image.to(self.text_features.device).to(
+                self.clip_model.positional_embedding.dtype))
+        image_features = normalize(image_features.float())
+        return self.clip_model.logit_scale.exp().float() * image_features @ self.text_features.t()
