@@ -207,8 +207,10 @@ def summarize_dir(directory: str, args, out) -> tuple[list[float], list[Run]]:
             print(f"  {run.name}: {args.keyword} = {run.value:.2f}%  ({run.log})", file=out)
     missing = [r.name for r in runs if r.value is None]
     mean, spread = mean_spread(values, args.ci95)
-    count = f"{len(values)} of {len(runs)} runs; no result: {', '.join(missing)}" if missing else (
-        f"{len(values)} runs"
+    count = (
+        f"{len(values)} of {len(runs)} runs; no result: {', '.join(missing)}"
+        if missing
+        else (f"{len(values)} runs")
     )
     kind = "95% CI" if args.ci95 else "std"
     print(f"Summary of {directory} ({count})", file=out)
@@ -317,8 +319,9 @@ def scan_base2new(root: str, shots: int, keyword: str) -> dict:
 
 
 def default_methods(keys: set[str]) -> list[Method]:
-    """One column per trainer; one per TRAINER/CFG for a trainer that has several configs for
-    the same dataset (ImageNet's own config alone does not split a trainer)."""
+    """One column per trainer found, baselines each followed by their SAR variant. (A trainer
+    with two configs for one dataset is split per config later; ImageNet's own config alone
+    does not split it.)"""
     by_trainer: dict[str, set[str]] = {}
     for key in keys:
         by_trainer.setdefault(key.split("/", 1)[0], set()).add(key)
@@ -491,10 +494,13 @@ def base2new_table(args) -> Table:
                     "new_seeds": " ".join(map(str, sorted(new.values))),
                     "hm": fmt(hm, d),
                     "complete": str(not flagged),
-                    "note": "; ".join(base.missing and ["base missing " + ", ".join(base.missing)])
-                    + ("; " if base.missing and new.missing else "")
-                    + "; ".join(new.missing and ["new missing " + ", ".join(new.missing)])
-                    + ("no runs" if key is None else ""),
+                    "note": "no runs"
+                    if key is None
+                    else "; ".join(
+                        f"{name} missing {', '.join(side.missing)}"
+                        for name, side in (("base", base), ("new", new))
+                        if side.missing
+                    ),
                 }
             )
         # Average: mean base and mean new over the datasets that have both; HM of those means.
@@ -534,9 +540,7 @@ def base2new_table(args) -> Table:
             }
         )
     if short_avg:
-        notes.append(
-            "Average over fewer datasets than the papers' 11: " + ", ".join(short_avg)
-        )
+        notes.append("Average over fewer datasets than the papers' 11: " + ", ".join(short_avg))
     headers = ["Dataset"]
     for method in methods:
         headers += [f"{method.label} Base", f"{method.label} New", f"{method.label} HM"]

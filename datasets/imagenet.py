@@ -16,6 +16,7 @@ from .coop_format import (
     CoOpDataset,
     DatasetError,
     SplitFormatError,
+    gc_paused,
     listdir_sorted,
     load_json_file,
     require_path,
@@ -71,20 +72,24 @@ def load_index(path):
     return index if ok else None
 
 
-def index_to_items(index, image_dir, classnames):
+def index_to_items(index, image_dir, classnames, classnames_file="classnames.txt"):
     """Compact index -> ``(train, test)`` lists of Datum."""
     missing = [wnid for wnid in index["folders"] if wnid not in classnames]
     if missing:
         raise DatasetError(
-            f"{len(missing)} class folders are not listed in classnames.txt, first: {missing[0]}"
+            f"{len(missing)} class folders of {image_dir} are not listed in {classnames_file}, "
+            f"first: {missing[0]}"
         )
     output = []
     for split, subdir in (("train", "train"), ("test", "val")):
         items = []
-        for label, (wnid, names) in enumerate(zip(index["folders"], index[split])):
-            prefix = os.path.join(image_dir, subdir, wnid, "")
-            cname = classnames[wnid]
-            items.extend([Datum(impath=prefix + n, label=label, classname=cname) for n in names])
+        with gc_paused():
+            for label, (wnid, names) in enumerate(zip(index["folders"], index[split])):
+                prefix = os.path.join(image_dir, subdir, wnid, "")
+                cname = classnames[wnid]
+                items.extend(
+                    [Datum(impath=prefix + n, label=label, classname=cname) for n in names]
+                )
         output.append(items)
     return tuple(output)
 
@@ -105,7 +110,8 @@ class ImageNet(CoOpDataset):
     fewshot_val = False  # upstream samples only train; val stays the full test set
 
     def read_splits(self):
-        classnames = read_classnames(os.path.join(self.dataset_dir, "classnames.txt"))
+        classnames_file = os.path.join(self.dataset_dir, "classnames.txt")
+        classnames = read_classnames(classnames_file)
         path = self.split_source = os.path.join(self.dataset_dir, INDEX_FILE)
         train_dir = require_path(os.path.join(self.image_dir, "train"), "Image folder", self.name)
         index = load_index(path) if os.path.exists(path) else None
@@ -118,7 +124,7 @@ class ImageNet(CoOpDataset):
             write_json_atomic(index, path)
         else:
             print(f"Loading ImageNet index from {path}")
-        train, test = index_to_items(index, self.image_dir, classnames)
+        train, test = index_to_items(index, self.image_dir, classnames, classnames_file)
         return train, test, test
 
 

@@ -87,9 +87,12 @@ sar_facts() {
     SAR_CFG_DIR="$SAR_CFG${EXP_TAG:+_$EXP_TAG}"
     local root=${CONFIG_ROOT:-$SAR_REPO/configs}
     SAR_CONFIG_FILE="$root/trainers/$trainer/$SAR_CFG.yaml"
-    # Upstream keeps the zero-shot config with CoOp's; accept either place.
-    if [[ ! -f $SAR_CONFIG_FILE && $trainer == ZeroshotCLIP ]]; then
-        SAR_CONFIG_FILE="$root/trainers/CoOp/$SAR_CFG.yaml"
+    # A SAR variant without a config folder of its own uses its baseline's (the SAR knobs keep
+    # their defaults); upstream keeps the zero-shot config with CoOp's.
+    local fallback=${trainer%_SAR}
+    [[ $trainer == ZeroshotCLIP ]] && fallback=CoOp
+    if [[ ! -f $SAR_CONFIG_FILE && -f $root/trainers/$fallback/$SAR_CFG.yaml ]]; then
+        SAR_CONFIG_FILE="$root/trainers/$fallback/$SAR_CFG.yaml"
     fi
     [[ -f $SAR_CONFIG_FILE ]] ||
         sar_die "config file not found: $root/trainers/$trainer/$SAR_CFG.yaml"
@@ -103,6 +106,7 @@ sar_dataset_file() {
         local known f
         known=$(for f in "$root"/datasets/*.yaml; do [[ -f $f ]] && basename "$f" .yaml; done |
             tr '\n' ' ')
+        known=${known% }
         sar_die "unknown dataset '$1': no $SAR_DATASET_FILE (known: ${known:-none})"
     fi
 }
@@ -209,6 +213,7 @@ sar_require_model() {
         [[ -f $f ]] && return 0
     done
     have=$(cd "$1" && for f in */model.pth.tar-*; do [[ -f $f ]] && echo "$f"; done | tr '\n' ' ')
+    have=${have% }
     sar_die "no checkpoint for epoch $SAR_LOADEP under $1 (found: ${have:-none}); test with" \
         "the OPTIM.MAX_EPOCH you trained with, or set LOADEP=<epoch>"
 }

@@ -209,3 +209,20 @@ def test_transforms_and_wrapper(tmp_path):
     assert set(item) == {"img", "img0", "label", "domain", "impath", "index"}
     assert item["label"] == 1 and item["index"] == 0 and item["impath"] == str(path)
     assert item["img0"].shape == (3, 16, 16)
+
+
+def test_samplers_batch_structure():
+    from dassl.data.samplers import build_sampler
+
+    data = [Datum(impath=f"{i}.png", label=i % 4, domain=i % 2) for i in range(32)]
+    idx = list(build_sampler("RandomClassSampler", data_source=data, batch_size=8, n_ins=4))
+    assert len(idx) == 32
+    for b in range(0, 32, 8):
+        labels = [data[i].label for i in idx[b:b + 8]]
+        assert len(set(labels)) == 2 and all(labels.count(x) == 4 for x in set(labels))
+    idx = list(build_sampler("RandomDomainSampler", data_source=data, batch_size=8, n_domain=2))
+    assert [data[i].domain for i in idx[:8]].count(0) == 4
+    idx = list(build_sampler("SeqDomainSampler", data_source=data, batch_size=8))
+    assert idx[:8] == [0, 2, 4, 6, 1, 3, 5, 7]
+    with pytest.raises(ValueError, match="Bogus"):
+        build_sampler("Bogus", data_source=data)

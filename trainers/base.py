@@ -13,7 +13,7 @@ import torch.nn.functional as F
 from dassl.engine import TrainerX
 from dassl.metrics import compute_accuracy
 from dassl.optim import build_lr_scheduler, build_optimizer
-from dassl.utils import load_checkpoint, load_pretrained_weights
+from dassl.utils import load_checkpoint, load_pretrained_weights, set_random_seed
 
 from trainers.backbone import (
     PRECISIONS,
@@ -144,6 +144,12 @@ class PromptTrainer(TrainerX):
         self.register_model(self.model_name, learnable, self.optim, self.sched)
         self.scaler = torch.amp.GradScaler("cuda") if self.prec == "amp" else None
 
+    def before_epoch(self):
+        """Re-seed from (SEED, epoch) so a resumed run draws what an uninterrupted one would."""
+        super().before_epoch()
+        if self.cfg.SEED >= 0:
+            set_random_seed(self.cfg.SEED * 1000 + self.epoch)
+
     def compute_loss(self, image, label, extra_classes: Optional[ClassTokens] = None):
         """Loss terms of the method (summed for the update, logged separately) and the output."""
         output = self.model(image, extra_classes=extra_classes)
@@ -208,11 +214,15 @@ class PromptTrainer(TrainerX):
             if not osp.exists(path):
                 raise FileNotFoundError(f'No model at "{path}" (--model-dir / --load-epoch)')
             checkpoint = load_checkpoint(path)
-            state_dict = {k: v for k, v in checkpoint["state_dict"].items()
-                          if k not in CLASS_DEPENDENT_BUFFERS}
+            state_dict = self.upstream_state_dict(checkpoint["state_dict"])
+            state_dict = {k: v for k, v in state_dict.items() if k not in CLASS_DEPENDENT_BUFFERS}
             check_compatible(self._models[name], state_dict, path)
             print(f'Loading weights to {name} from "{path}" (epoch = {checkpoint["epoch"]})')
             self._models[name].load_state_dict(state_dict, strict=False)
+
+    def upstream_state_dict(self, state_dict):
+        """Map a checkpoint saved by the upstream code to our keys (identity where they agree)."""
+        return state_dict
 
 
 def check_compatible(module, state_dict, path):

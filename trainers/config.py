@@ -21,7 +21,8 @@ def extend_cfg(cfg):
     cfg.TRAINER.COOP = CN()
     cfg.TRAINER.COOP.N_CTX = 16
     cfg.TRAINER.COOP.CSC = False
-    cfg.TRAINER.COOP.CTX_INIT = ""
+    # None (not ""): yacs then accepts both a string and KgCoOp's ``CTX_INIT: True``
+    cfg.TRAINER.COOP.CTX_INIT = None
     cfg.TRAINER.COOP.PREC = "fp16"
     cfg.TRAINER.COOP.CLASS_TOKEN_POSITION = "end"
     cfg.TRAINER.COOP.W = 1.0  # KgCoOp's weight of its knowledge-guided term

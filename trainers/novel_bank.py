@@ -24,6 +24,7 @@ import random
 import re
 import unicodedata
 from collections.abc import Callable, Iterable
+from functools import lru_cache
 from pathlib import Path
 
 BANK_DIR = Path(__file__).resolve().parent.parent / "datasets" / "novel_classes"
@@ -93,11 +94,13 @@ def _read_llm_bank(dataset_name: str) -> list[str]:
     return _read_bank_file(path)
 
 
-def clip_vocab_words() -> list[str]:
+@lru_cache(maxsize=1)
+def clip_vocab_words() -> tuple[str, ...]:
     """Whole, alphabetic words (length >= 3) of CLIP's BPE vocabulary, sorted.
 
     Whole words are the vocabulary entries ending in ``</w>``; sorting makes a seeded sample
     independent of dict order, so ``random`` banks are reproducible across runs and machines.
+    Cached: building the tokenizer takes a moment and the vocabulary never changes.
     """
     from open_clip.tokenizer import SimpleTokenizer  # lazy: only the "random" source needs it
 
@@ -108,7 +111,7 @@ def clip_vocab_words() -> list[str]:
         word = token[: -len("</w>")]
         if len(word) >= _MIN_WORD_LEN and word.isascii() and word.isalpha():
             words.add(word)
-    return sorted(words)
+    return tuple(sorted(words))
 
 
 def random_word_bank(dataset_classnames: Iterable[str], count: int, seed: int = 0) -> list[str]:

@@ -115,8 +115,9 @@ class SARRegularizer:
     """The frozen side of SAR for one run: teacher features of base + bank, sampler and knobs.
 
     ``features`` rows are the base classes (in label order) followed by the bank. The sampler's
-    generator is its own, seeded from ``cfg.SEED``: runs are reproducible, and SAR draws nothing
-    from the global RNG, so a SAR run sees the same batches and augmentations as its baseline.
+    generator is its own, seeded from ``cfg.SEED`` and the epoch: runs are reproducible, resumed
+    runs included, and SAR draws nothing from the global RNG, so a SAR run sees the same batches
+    and augmentations as its baseline.
     """
 
     def __init__(self, features, n_base, sar_cfg, seed):
@@ -128,7 +129,12 @@ class SARRegularizer:
         self.temperature = float(sar_cfg.TEMPERATURE)
         self.divergence = sar_cfg.DIVERGENCE
         self.rows = sar_cfg.ROWS
+        self.seed = seed
         self.generator = torch.Generator().manual_seed(seed)
+
+    def start_epoch(self, epoch):
+        """Re-seed from (seed, epoch), as the baseline does: a resumed run draws the same N_t."""
+        self.generator.manual_seed(self.seed * 1000 + epoch)
 
     def sample(self):
         """Bank indices of this step's novel classes N_t."""
@@ -162,6 +168,10 @@ class SARMixin:
         self.build_sar()
         super().before_train()
 
+    def before_epoch(self):
+        super().before_epoch()
+        self.sar.start_epoch(self.epoch)
+
     @torch.no_grad()
     def build_sar(self):
         """Load the bank, embed its prompts and compute the frozen teacher once."""
@@ -177,9 +187,8 @@ class SARMixin:
                                seed=max(cfg.SEED, 0), logger=print)
         model = self.model
         learner = getattr(model, self.learnable_module)
-        base_tokens = learner.class_tokens()
-        n_ctx = base_tokens.tokenized.shape[1] - 1 - base_tokens.suffix.shape[1]
-        tokens = ClassTokens.build(model.text_encoder, bank, " ".join(["X"] * n_ctx), n_ctx)
+        # the learner's own prompt text: MaPLe's keeps words after the context ("of a {}.")
+        tokens = ClassTokens.build(model.text_encoder, bank, learner.prompt_prefix, learner.n_ctx)
         learner.register_class_tokens(tokens.to(self.device), persistent=False, name=NOVEL_PREFIX)
         texts = hand_crafted_texts(base + bank, cfg.DATASET.NAME, sar_cfg.TEMPLATE)
         features = hand_crafted_features(model.text_encoder, texts).to(self.device)

@@ -54,6 +54,8 @@ class TrainerBase:
         return names
 
     def save_model(self, epoch, directory, is_best=False, val_result=None, model_name=""):
+        if val_result is not None:
+            val_result = float(val_result)  # numpy/tensor scalars would break weights_only loads
         for name in self.get_model_names():
             optim = self._optims[name]
             sched = self._scheds[name]

@@ -31,6 +31,8 @@ class Logger:
 
     def __getattr__(self, name):
         # fileno(), encoding, ... come from the real console stream
+        if name in ("console", "file"):
+            raise AttributeError(name)
         return getattr(self.console, name)
 
 

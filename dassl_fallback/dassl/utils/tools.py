@@ -123,7 +123,8 @@ def read_image(path, retries=3):
 
 
 def collect_env_info():
-    """Versions for the log; torch's full report is appended only when it can be produced."""
+    """Versions for the log, without torch's full report: that one shells out (pip, conda,
+    nvidia-smi, lscpu) and costs seconds per run."""
     lines = [
         f"Python: {sys.version.split()[0]} ({platform.python_implementation()})",
         f"Platform: {platform.platform()}",
@@ -143,14 +144,7 @@ def collect_env_info():
         lines.append(f"CUDA (torch build): {torch.version.cuda}")
         for i in range(torch.cuda.device_count()):
             lines.append(f"GPU {i}: {torch.cuda.get_device_name(i)}")
-    info = "\n".join(lines)
-    try:
-        from torch.utils.collect_env import get_pretty_env_info
-
-        info += "\n\n" + get_pretty_env_info()
-    except Exception:
-        pass
-    return info
+    return "\n".join(lines)
 
 
 def listdir_nohidden(path, sort=False):

@@ -1,0 +1,194 @@
+"""L_SAR as a pure function, the novel-class sampler and the knob checks (no model needed)."""
+
+import math
+
+import pytest
+import torch
+
+from dassl.config import get_cfg_default
+from trainers.config import extend_cfg
+from trainers.sar import SARRegularizer, check_sar_cfg, sample_novel, sar_loss
+
+
+def unit_rows(n, d, seed):
+    x = torch.randn(n, d, generator=torch.Generator().manual_seed(seed))
+    return x / x.norm(dim=-1, keepdim=True)
+
+
+# ---- a 3-class example small enough to do by hand --------------------------------------------
+# H: h1 = e1, h2 = e2, h3 = 0.6 e2 + 0.8 e3  ->  S^h: s12 = 0, s13 = 0, s23 = 0.6
+# G: g1 = e1, g2 = e2, g3 = 0.6 e1 + 0.8 e3  ->  S^g: s12 = 0, s13 = 0.6, s23 = 0
+H3 = torch.tensor([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.6, 0.8]])
+G3 = torch.tensor([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.6, 0.0, 0.8]])
+TAU = 0.5
+
+
+def softmax2(a, b):
+    """Softmax of two logits, written out."""
+    return math.exp(a) / (math.exp(a) + math.exp(b)), math.exp(b) / (math.exp(a) + math.exp(b))
+
+
+def kl2(p, q):
+    return sum(pi * math.log(pi / qi) for pi, qi in zip(p, q))
+
+
+def hand_kl_rows():
+    """KL(P^h_i || P^g_i) of each row, the diagonal left out (two entries per row)."""
+    c = 0.6 / TAU
+    row1 = kl2(softmax2(0, 0), softmax2(0, c))  # j = 2, 3: h (0, 0), g (0, 0.6)
+    row2 = kl2(softmax2(0, c), softmax2(0, 0))  # j = 1, 3: h (0, 0.6), g (0, 0)
+    row3 = kl2(softmax2(0, c), softmax2(c, 0))  # j = 1, 2: h (0, 0.6), g (0.6, 0)
+    return row1, row2, row3
+
+
+def test_hand_computed_kl_on_three_classes():
+    row1, row2, row3 = hand_kl_rows()
+    # on paper, with q = 1 / (1 + e^1.2) = 0.2315: row 1 = 0.5 ln(0.5 / q) + 0.5 ln(0.5 / (1 - q)),
+    # row 2 = q ln(2q) + (1 - q) ln(2 (1 - q)), row 3 = (1 - 2q) * 1.2
+    assert (row1, row2, row3) == pytest.approx((0.1701, 0.1520, 0.6444), abs=1e-4)
+    expected = (row1 + row2 + row3) / 3
+    loss = sar_loss(G3, H3, n_base=2, temperature=TAU, divergence="kl")
+    assert loss.item() == pytest.approx(expected, rel=1e-6)
+
+
+def test_hand_computed_mse_on_three_classes():
+    # off-diagonal differences: (1,3) and (3,1) are 0.6 - 0, (2,3) and (3,2) are 0 - 0.6
+    expected = 4 * 0.6**2 / 6
+    loss = sar_loss(G3, H3, n_base=2, divergence="mse")
+    assert loss.item() == pytest.approx(expected, rel=1e-6)
+    assert expected == pytest.approx(0.24)
+
+
+def test_rows_select_the_rows_they_name():
+    row1, row2, row3 = hand_kl_rows()
+    loss = {rows: sar_loss(G3, H3, 2, TAU, "kl", rows).item() for rows in ("all", "base", "novel")}
+    assert loss["base"] == pytest.approx((row1 + row2) / 2, rel=1e-6)
+    assert loss["novel"] == pytest.approx(row3, rel=1e-6)
+    assert loss["all"] == pytest.approx((row1 + row2 + row3) / 3, rel=1e-6)
+    mse = {rows: sar_loss(G3, H3, 1, TAU, "mse", rows).item() for rows in ("base", "novel")}
+    assert mse["base"] == pytest.approx(0.6**2 / 2, rel=1e-6)  # row 1: (1,3) differs
+    assert mse["novel"] == pytest.approx((0.6**2 / 2 + 2 * 0.6**2 / 2) / 2, rel=1e-6)
+
+
+@pytest.mark.parametrize("divergence", ["kl", "mse"])
+@pytest.mark.parametrize("rows", ["all", "base", "novel"])
+def test_zero_when_learned_equals_hand_crafted_and_positive_otherwise(divergence, rows):
+    H = unit_rows(12, 16, seed=0)
+    assert sar_loss(H.clone(), H, 5, 0.01, divergence, rows).item() == 0
+    batched = H.unsqueeze(0).repeat(3, 1, 1)
+    assert sar_loss(batched, H, 5, 0.01, divergence, rows).item() == 0
+    G = unit_rows(12, 16, seed=1)
+    assert sar_loss(G, H, 5, 0.01, divergence, rows).item() > 0
+
+
+def test_per_image_features_average_over_images():
+    H = unit_rows(6, 8, seed=0)
+    G = torch.stack([unit_rows(6, 8, seed=s) for s in (1, 2, 3)])
+    for divergence in ("kl", "mse"):
+        per_image = [sar_loss(g, H, 4, 0.1, divergence).item() for g in G]
+        assert sar_loss(G, H, 4, 0.1, divergence).item() == pytest.approx(
+            sum(per_image) / 3, rel=1e-6)
+
+
+def test_no_gradient_into_the_teacher_and_finite_gradient_into_g():
+    H = unit_rows(8, 8, seed=0).requires_grad_(True)
+    G = unit_rows(8, 8, seed=1).requires_grad_(True)
+    for divergence in ("kl", "mse"):
+        sar_loss(G, H, 4, 0.01, divergence).backward()
+        assert H.grad is None
+        assert torch.isfinite(G.grad).all() and G.grad.abs().sum() > 0
+        G.grad = None
+
+
+def test_computed_in_fp32_under_autocast_and_half_inputs():
+    H = unit_rows(10, 16, seed=0)
+    G = unit_rows(10, 16, seed=1)
+    reference = sar_loss(G, H, 5, 0.01)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        under_autocast = sar_loss(G, H, 5, 0.01)
+    assert under_autocast.dtype == torch.float32
+    assert under_autocast.item() == pytest.approx(reference.item(), rel=1e-6)
+    assert sar_loss(G.half(), H.half(), 5, 0.01).dtype == torch.float32
+
+
+def test_bad_arguments_are_refused():
+    H = unit_rows(4, 4, seed=0)
+    with pytest.raises(ValueError, match="divergence"):
+        sar_loss(H, H, 2, divergence="js")
+    with pytest.raises(ValueError, match="rows"):
+        sar_loss(H, H, 2, rows="some")
+    with pytest.raises(ValueError, match="temperature"):
+        sar_loss(H, H, 2, temperature=0)
+    with pytest.raises(ValueError, match="novel class"):
+        sar_loss(H, H, 4, rows="novel")
+    with pytest.raises(ValueError, match=r"\(n, D\)"):
+        sar_loss(H[:3], H, 2)
+
+
+# ---- sampling ----------------------------------------------------------------------------------
+
+
+def test_num_novel_draws_that_many_distinct_indices():
+    generator = torch.Generator().manual_seed(0)
+    index = sample_novel(50, 7, generator)
+    assert len(index) == 7 and len(set(index.tolist())) == 7
+    assert 0 <= index.min() and index.max() < 50
+    assert sample_novel(50, -1, generator).tolist() == list(range(50))
+    assert sample_novel(50, 80, generator).tolist() == list(range(50))
+    assert len(sample_novel(50, 0, generator)) == 0
+
+
+def make_regularizer(seed, num_novel=3, **knobs):
+    cfg = extend_cfg(get_cfg_default()).TRAINER.SAR
+    cfg.NUM_NOVEL = num_novel
+    cfg.update(knobs)
+    return SARRegularizer(unit_rows(2 + 20, 8, seed=0), n_base=2, sar_cfg=cfg, seed=seed)
+
+
+def test_sampling_is_fresh_each_step_and_reproducible_from_the_seed():
+    first, again, other = (make_regularizer(s) for s in (1, 1, 2))
+    steps = [first.sample().tolist() for _ in range(5)]
+    assert steps == [again.sample().tolist() for _ in range(5)]
+    assert len({tuple(s) for s in steps}) > 1
+    assert steps != [other.sample().tolist() for _ in range(5)]
+
+
+def test_teacher_rows_are_base_then_the_sampled_bank_rows():
+    sar = make_regularizer(0)
+    index = torch.tensor([4, 0, 19])
+    assert torch.equal(sar.teacher(index), sar.features[[0, 1, 6, 2, 21]])
+
+
+def test_regularizer_weights_the_loss_with_its_knobs():
+    sar = make_regularizer(0, WEIGHT=2.5, TEMPERATURE=0.2, DIVERGENCE="kl", ROWS="novel")
+    index = sar.sample()
+    G = unit_rows(2 + len(index), 8, seed=5)
+    expected = 2.5 * sar_loss(G, sar.teacher(index), 2, 0.2, "kl", "novel")
+    assert sar.loss(G, index).item() == pytest.approx(expected.item(), rel=1e-6)
+
+
+# ---- knob checks -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("key,value,pattern", [
+    ("DIVERGENCE", "js", "TRAINER.SAR.DIVERGENCE must be one of kl, mse"),
+    ("ROWS", "some", "TRAINER.SAR.ROWS must be one of all, novel, base"),
+    ("TEMPLATE", "mine", "TRAINER.SAR.TEMPLATE must be one of dataset, ensemble"),
+    ("TEMPERATURE", 0.0, "TRAINER.SAR.TEMPERATURE must be > 0"),
+    ("WEIGHT", -1.0, "TRAINER.SAR.WEIGHT must be >= 0"),
+    ("NUM_NOVEL", -2, "TRAINER.SAR.NUM_NOVEL must be an integer >= -1"),
+])
+def test_bad_knobs_are_one_line_errors_naming_the_key(key, value, pattern):
+    cfg = extend_cfg(get_cfg_default())
+    cfg.TRAINER.SAR[key] = value
+    with pytest.raises(ValueError, match=pattern.replace(".", r"\.")) as error:
+        check_sar_cfg(cfg, "COOP")
+    assert "\n" not in str(error.value)
+
+
+def test_class_specific_context_is_refused():
+    cfg = extend_cfg(get_cfg_default())
+    cfg.TRAINER.COOP.CSC = True
+    with pytest.raises(ValueError, match=r"TRAINER\.COOP\.CSC"):
+        check_sar_cfg(cfg, "COOP")
+    check_sar_cfg(cfg, "COCOOP")  # another node's CSC is not this trainer's business

@@ -1,0 +1,107 @@
+"""Check a prepared data root: load every dataset found and print classes and image counts.
+
+    python tools/check_data_root.py --root $DATA
+    python tools/check_data_root.py --root $DATA --datasets ImageNet dtd --num-shots 16 --seed 1
+
+Datasets are named by their registered name (``DescribableTextures``) or their config file
+stem (``dtd``). Without ``--datasets`` every dataset whose folder exists under the root is
+loaded and absent ones are listed as "not found"; a dataset named explicitly must exist. Each
+broken dataset gets one line saying why; the exit status is 1 if any is broken (or none is
+found), else 0.
+"""
+
+import argparse
+import contextlib
+import io
+import os
+import sys
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+if ROOT not in sys.path:
+    sys.path.insert(0, ROOT)
+
+from dassl_fallback import ensure_dassl  # noqa: E402
+
+ensure_dassl()
+
+from tabulate import tabulate  # noqa: E402
+
+from dassl.data.datasets import DATASET_REGISTRY  # noqa: E402
+from datasets import DATASET_CONFIGS, DATASET_NAMES  # noqa: E402
+from datasets.coop_format import DatasetError, dataset_cfg  # noqa: E402
+
+HEADERS = ["dataset", "folder", "classes", "train", "val", "test", "status"]
+
+
+def resolve_names(names):
+    """Registered names for ``names`` (registered names or config stems, any case)."""
+    lookup = {n.lower(): n for n in DATASET_NAMES}
+    lookup.update({stem.lower(): n for stem, n in DATASET_CONFIGS.items()})
+    resolved = []
+    for name in names:
+        if name.lower() not in lookup:
+            raise SystemExit(f"Unknown dataset {name!r}; choose from {list(DATASET_NAMES)}")
+        resolved.append(lookup[name.lower()])
+    return resolved
+
+
+def check_dataset(root, name, num_shots=-1, seed=-1, verbose=False):
+    """Load one dataset; returns ``(row, error)`` where ``error`` is None or one line."""
+    cls = DATASET_REGISTRY.get(name)
+    cfg = dataset_cfg(root, name, num_shots=num_shots, seed=seed)
+    out = io.StringIO()
+    try:
+        with contextlib.redirect_stdout(sys.stdout if verbose else out):
+            ds = cls(cfg)
+    except DatasetError as exc:
+        return [name, cls.folder, "", "", "", "", "BROKEN"], str(exc)
+    except Exception as exc:  # report anything else on one line too
+        return [name, cls.folder, "", "", "", "", "BROKEN"], f"{type(exc).__name__}: {exc}"
+    counts = [len(ds.train_x) if not ds.test_only else "-"]
+    counts.append(len(ds.val) if ds.val is not None else "-")
+    counts.append(len(ds.test))
+    return [name, cls.folder, len(ds.all_classnames), *counts, "ok"], None
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--root", required=True, help="the data root (DATASET.ROOT)")
+    parser.add_argument("--datasets", nargs="+", default=None, help="names or config stems")
+    parser.add_argument("--num-shots", type=int, default=-1,
+                        help="also build the few-shot selection (default: full splits)")
+    parser.add_argument("--seed", type=int, default=1, help="seed of the few-shot selection")
+    parser.add_argument("--verbose", action="store_true", help="show the loaders' output")
+    args = parser.parse_args(argv)
+
+    root = os.path.abspath(os.path.expanduser(args.root))
+    if not os.path.isdir(root):
+        print(f"Data root not found: {root} (see DATASETS.md)")
+        return 1
+    explicit = args.datasets is not None
+    names = resolve_names(args.datasets) if explicit else list(DATASET_NAMES)
+
+    rows, errors, found = [], [], 0
+    for name in names:
+        folder = DATASET_REGISTRY.get(name).folder
+        if not explicit and not os.path.isdir(os.path.join(root, folder)):
+            rows.append([name, folder, "", "", "", "", "not found"])
+            continue
+        found += 1
+        row, error = check_dataset(root, name, args.num_shots, args.seed, args.verbose)
+        rows.append(row)
+        if error:
+            errors.append(f"BROKEN {name}: {error}")
+
+    print(tabulate(rows, headers=HEADERS))
+    for line in errors:
+        print(line)
+    if not found:
+        print(f"No dataset folder found under {root} (see DATASETS.md)")
+        return 1
+    ok = found - len(errors)
+    print(f"{ok} of {found} datasets found under {root} load cleanly")
+    return 1 if errors else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

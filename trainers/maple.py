@@ -1,0 +1,134 @@
+"""MaPLe (Khattak et al., CVPR 2023): coupled deep prompts in the text and vision branches.
+
+The language context ``ctx`` and one set of language prompts per deeper layer
+(``compound_prompts_text``) are learned; the vision prompts are their images under linear
+couplings (``proj`` for the shallow prompt, ``compound_prompt_projections`` for the deep ones),
+so both branches are prompted from one set of vectors. ``PROMPT_DEPTH`` d prompts layers
+0..d-1: layer 0 through the input, layers 1..d-1 by replacing the prompt tokens at their input.
+
+Both encoders are the unmodified open_clip modules, driven by ``TextEncoder`` and
+``ImageEncoder``, which inject the prompts per layer; no edited copy of CLIP. The learnable
+parameters stay fp32 master copies in every PREC and are cast to CLIP's dtype where they enter
+it (upstream MaPLe runs in fp16 only).
+"""
+
+import copy
+import warnings
+
+import torch
+import torch.nn as nn
+from dassl.engine import TRAINER_REGISTRY
+
+from trainers.base import ClassTokenBuffers, PromptCLIP, PromptTrainer, normalize
+from trainers.image_encoder import ImageEncoder
+from trainers.prompts import ClassTokens, assemble_prompts, init_context, normalize_ctx_init
+
+MAX_WORD_INIT = 4  # upstream initialises from CTX_INIT's words only for N_CTX <= 4
+
+
+def maple_context(clip_model, n_ctx, ctx_init):
+    """Initial ``ctx`` and the prompt prefix, as upstream MaPLe makes them.
+
+    With ``CTX_INIT`` the context is the embedding of its first ``n_ctx`` tokens, while the
+    prompt text keeps every word: with N_CTX 2 and "a photo of a", "of a" stays in the frozen
+    suffix. Above 4 tokens the context is random, with an "X X ..." placeholder.
+    """
+    ctx_init = normalize_ctx_init(ctx_init)
+    if ctx_init and n_ctx <= MAX_WORD_INIT:
+        words, prefix, n_words = init_context(clip_model, n_ctx, ctx_init)
+        if n_ctx > n_words:
+            raise ValueError(
+                f"TRAINER.MAPLE.N_CTX {n_ctx} exceeds the {n_words} tokens of CTX_INIT "
+                f'"{ctx_init}": use a longer CTX_INIT or a smaller N_CTX'
+            )
+        return words[:n_ctx].clone(), prefix, n_ctx
+    ctx, prefix, _ = init_context(clip_model, n_ctx, "")
+    return ctx, prefix, n_ctx
+
+
+class MultiModalPromptLearner(ClassTokenBuffers):
+    def __init__(self, cfg, classnames, clip_model):
+        super().__init__()
+        opts = cfg.TRAINER.MAPLE
+        if opts.PROMPT_DEPTH < 1:
+            raise ValueError(f"TRAINER.MAPLE.PROMPT_DEPTH must be >= 1, got {opts.PROMPT_DEPTH}")
+        ctx, self.prompt_prefix, self.n_ctx = maple_context(clip_model, opts.N_CTX, opts.CTX_INIT)
+        self.compound_prompts_depth = opts.PROMPT_DEPTH
+        print("MaPLe design: Multi-modal Prompt Learning")
+        print(f'Initial context: "{self.prompt_prefix}"')
+        print(f"Number of MaPLe context words (tokens): {self.n_ctx}")
+        ctx_dim = ctx.shape[-1]
+        vision_width = clip_model.visual.conv1.out_channels
+        self.ctx = nn.Parameter(ctx)
+        self.proj = nn.Linear(ctx_dim, vision_width)
+        n_deep = opts.PROMPT_DEPTH - 1
+        self.compound_prompts_text = nn.ParameterList(
+            [nn.Parameter(torch.empty(self.n_ctx, ctx_dim).normal_(std=0.02)) for _ in range(n_deep)]
+        )
+        coupling = nn.Linear(ctx_dim, vision_width)  # every layer starts from the same coupling
+        self.compound_prompt_projections = nn.ModuleList(
+            [copy.deepcopy(coupling) for _ in range(n_deep)]
+        )
+        self.register_class_tokens(
+            ClassTokens.build(clip_model, classnames, self.prompt_prefix, self.n_ctx)
+        )
+
+    def forward(self, tokens=None):
+        """Text prompt embeddings (N, 77, D) for ``tokens`` (default: the base classes)."""
+        tokens = self.class_tokens() if tokens is None else tokens
+        return assemble_prompts(self.ctx, tokens)
+
+    def text_deep_prompts(self):
+        return list(self.compound_prompts_text)
+
+    def visual_prompts(self):
+        """The shallow visual prompt and the deep ones, coupled to the language prompts."""
+        deep = [
+            coupling(prompt)
+            for coupling, prompt in zip(self.compound_prompt_projections, self.compound_prompts_text)
+        ]
+        return self.proj(self.ctx), deep
+
+
+class CustomCLIP(PromptCLIP):
+    def __init__(self, cfg, classnames, clip_model):
+        super().__init__(clip_model)
+        self.image_encoder = ImageEncoder(clip_model.visual)
+        self.prompt_learner = MultiModalPromptLearner(cfg, classnames, clip_model)
+        layers = min(self.image_encoder.num_layers, len(self.text_encoder.transformer.resblocks))
+        if self.prompt_learner.compound_prompts_depth > layers:
+            warnings.warn(
+                f"TRAINER.MAPLE.PROMPT_DEPTH {self.prompt_learner.compound_prompts_depth} exceeds "
+                f"the {layers} layers of the backbone; the extra prompts are never used",
+                stacklevel=2,
+            )
+
+    def encode_image(self, image):
+        shallow, deep = self.prompt_learner.visual_prompts()
+        return normalize(self.image_encoder(image, shallow, deep).float())
+
+    def encode_text(self, tokens, image_features=None):
+        prompts = self.prompt_learner(tokens)
+        features = self.text_encoder(
+            prompts, tokens.tokenized,
+            deep_prompts=self.prompt_learner.text_deep_prompts(), max_len=tokens.max_len,
+        )
+        return normalize(features.float())
+
+
+@TRAINER_REGISTRY.register()
+class MaPLe(PromptTrainer):
+    cfg_node = "MAPLE"
+    model_name = "MultiModalPromptLearner"
+
+    def build_custom_clip(self, cfg, classnames, clip_model):
+        return CustomCLIP(cfg, classnames, clip_model)
+
+    def upstream_state_dict(self, state_dict):
+        """Upstream MaPLe registers its whole CustomCLIP, so its checkpoints hold
+        ``prompt_learner.*`` next to CLIP's frozen weights; ours hold the prompt learner only."""
+        prefix = "prompt_learner."
+        if not any(key.startswith(prefix) for key in state_dict):
+            return state_dict
+        return {key[len(prefix):]: value for key, value in state_dict.items()
+                if key.startswith(prefix)}
