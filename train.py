@@ -15,13 +15,17 @@ from dassl_fallback import ensure_dassl
 DASSL_ORIGIN = ensure_dassl()
 
 import torch  # noqa: E402
+
+import datasets  # noqa: E402,F401  (registers the datasets)
+import trainers.cocoop  # noqa: E402,F401
+import trainers.coop  # noqa: E402,F401
+import trainers.kgcoop  # noqa: E402,F401
+import trainers.maple  # noqa: E402,F401
+import trainers.sar_trainers  # noqa: E402,F401
+import trainers.zsclip  # noqa: E402,F401
 from dassl.config import get_cfg_default  # noqa: E402
 from dassl.engine import TRAINER_REGISTRY, build_trainer  # noqa: E402
 from dassl.utils import collect_env_info, set_random_seed, setup_logger  # noqa: E402
-
-import datasets  # noqa: E402,F401  (registers the datasets)
-import trainers.coop  # noqa: E402,F401
-import trainers.zsclip  # noqa: E402,F401
 from trainers.config import extend_cfg  # noqa: E402
 
 
@@ -33,8 +37,8 @@ def build_parser():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--root", type=str, default="", help="path to dataset")
     parser.add_argument("--output-dir", type=str, default="", help="output directory")
-    parser.add_argument("--resume", type=str, default="", help="checkpoint directory to resume from")
-    parser.add_argument("--seed", type=int, default=-1, help="only positive value enables a fixed seed")
+    parser.add_argument("--resume", type=str, default="", help="checkpoint directory to resume")
+    parser.add_argument("--seed", type=int, default=-1, help="fixed seed (>= 0)")
     parser.add_argument("--source-domains", type=str, nargs="+", help="source domains for DA/DG")
     parser.add_argument("--target-domains", type=str, nargs="+", help="target domains for DA/DG")
     parser.add_argument("--transforms", type=str, nargs="+", help="data augmentation methods")
@@ -47,7 +51,7 @@ def build_parser():
     parser.add_argument("--eval-only", action="store_true", help="evaluation only")
     parser.add_argument("--model-dir", type=str, default="",
                         help="load model from this directory for eval-only mode")
-    parser.add_argument("--load-epoch", type=int, help="load model weights at this epoch for evaluation")
+    parser.add_argument("--load-epoch", type=int, help="epoch of the weights to evaluate")
     parser.add_argument("--no-train", action="store_true", help="do not call trainer.train()")
     parser.add_argument("opts", default=None, nargs=argparse.REMAINDER,
                         help="modify config options using the command-line")
@@ -129,7 +133,8 @@ def check_cfg(cfg, args):
         )
     if cfg.DATASET.SUBSAMPLE_CLASSES not in ("all", "base", "new"):
         raise UsageError(
-            f"DATASET.SUBSAMPLE_CLASSES must be all, base or new, got {cfg.DATASET.SUBSAMPLE_CLASSES!r}"
+            "DATASET.SUBSAMPLE_CLASSES must be all, base or new, "
+            f"got {cfg.DATASET.SUBSAMPLE_CLASSES!r}"
         )
     if args.eval_only and args.model_dir and not os.path.isdir(args.model_dir):
         raise UsageError(f"--model-dir {args.model_dir} does not exist")

@@ -129,7 +129,11 @@ def rows_to_items(rows, path_prefix, source="split file"):
     """``[[relpath, label, classname], ...]`` -> Datums (a bad row: :class:`SplitFormatError`)."""
     join = os.path.join
     items = []
-    with gc_paused():
+
+    def all_paths():
+        return [join(path_prefix, str(row[0])) for row in rows]
+
+    with gc_paused(), upstream_datum_guard(all_paths, source):
         for row in rows:
             try:
                 relpath, label, classname = row
@@ -278,15 +282,20 @@ def _relabel(dataset, relabeler):
 
 
 def check_images_exist(items, source):
-    """Raise :class:`MissingImagesError` if any image of ``items`` is missing.
+    """Raise :class:`MissingImagesError` if any image of ``items`` (Datums) is missing."""
+    check_paths_exist([item.impath for item in items], source)
+
+
+def check_paths_exist(impaths, source):
+    """Raise :class:`MissingImagesError` naming the count and the first missing path.
 
     Each folder is listed once (``os.scandir``), so checking a large split stays cheap.
     """
     listings = {}
     missing, first = 0, None
     split = os.path.split
-    for item in items:
-        folder, name = split(item.impath)
+    for impath in impaths:
+        folder, name = split(impath)
         names = listings.get(folder)
         if names is None:
             try:
@@ -298,12 +307,24 @@ def check_images_exist(items, source):
         if name not in names:
             missing += 1
             if first is None:
-                first = item.impath
+                first = impath
     if missing:
         raise MissingImagesError(
-            f"{missing} of {len(items)} images listed in {source} are missing, "
+            f"{missing} of {len(impaths)} images listed in {source} are missing, "
             f"first: {first} ({DOCS_HINT})"
         )
+
+
+@contextlib.contextmanager
+def upstream_datum_guard(impaths, source):
+    """Turn the ``assert check_isfile(impath)`` of upstream Dassl's Datum into a one-line
+    :class:`MissingImagesError` (the bundled Datum does not check; ``impaths`` is a callable
+    returning the paths, only evaluated after such a failure)."""
+    try:
+        yield
+    except AssertionError:
+        check_paths_exist(impaths(), source)
+        raise
 
 
 # --------------------------------------------------------------------------------------------
@@ -476,6 +497,7 @@ __all__ = [
     "MissingImagesError",
     "SplitFormatError",
     "check_images_exist",
+    "check_paths_exist",
     "classnames_by_label",
     "dataset_cfg",
     "items_to_rows",
@@ -488,5 +510,6 @@ __all__ = [
     "save_split",
     "split_groups",
     "subsample_classes",
+    "upstream_datum_guard",
     "write_json_atomic",
 ]

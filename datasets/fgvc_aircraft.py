@@ -6,7 +6,7 @@ import os
 
 from dassl.data.datasets import DATASET_REGISTRY, Datum
 
-from .coop_format import CoOpDataset, SplitFormatError, require_path
+from .coop_format import CoOpDataset, SplitFormatError, require_path, upstream_datum_guard
 
 
 def _read_lines(path, name):
@@ -27,14 +27,16 @@ class FGVCAircraft(CoOpDataset):
         splits = []
         for split in ("train", "val", "test"):
             path = os.path.join(self.dataset_dir, f"images_variant_{split}.txt")
-            items = []
+            entries = []
             for line in _read_lines(path, self.name):
                 imageid, _, variant = line.partition(" ")
                 if variant not in cname2lab:
                     raise SplitFormatError(
                         f"Malformed split file {path}: variant {variant!r} not in variants.txt"
                     )
-                impath = os.path.join(self.image_dir, imageid + ".jpg")
-                items.append(Datum(impath=impath, label=cname2lab[variant], classname=variant))
-            splits.append(items)
+                entries.append((os.path.join(self.image_dir, imageid + ".jpg"), variant))
+            with upstream_datum_guard(lambda e=entries: [p for p, _ in e], path):
+                splits.append(
+                    [Datum(impath=p, label=cname2lab[v], classname=v) for p, v in entries]
+                )
         return tuple(splits)

@@ -20,6 +20,7 @@ from .coop_format import (
     listdir_sorted,
     load_json_file,
     require_path,
+    upstream_datum_guard,
     write_json_atomic,
 )
 
@@ -82,10 +83,16 @@ def index_to_items(index, image_dir, classnames, classnames_file="classnames.txt
         )
     output = []
     for split, subdir in (("train", "train"), ("test", "val")):
+        prefixes = [os.path.join(image_dir, subdir, wnid, "") for wnid in index["folders"]]
+
+        def all_paths(split=split, prefixes=prefixes):
+            return [p + n for p, names in zip(prefixes, index[split]) for n in names]
+
         items = []
-        with gc_paused():
-            for label, (wnid, names) in enumerate(zip(index["folders"], index[split])):
-                prefix = os.path.join(image_dir, subdir, wnid, "")
+        with gc_paused(), upstream_datum_guard(all_paths, os.path.join(image_dir, subdir)):
+            for label, (prefix, wnid, names) in enumerate(
+                zip(prefixes, index["folders"], index[split])
+            ):
                 cname = classnames[wnid]
                 items.extend(
                     [Datum(impath=prefix + n, label=label, classname=cname) for n in names]

@@ -226,7 +226,7 @@ sar_train_py() {
         printf '\n'
         return 0
     fi
-    sar_note "running: ${cmd[*]}"
+    sar_note "running: $(printf '%q ' "${cmd[@]}")"
     (cd "$SAR_REPO" && "${cmd[@]}")
 }
 

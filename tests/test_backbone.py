@@ -38,7 +38,9 @@ def test_loaded_weights_are_the_saved_ones(tiny):
     model = load_clip(tiny[0])
     saved = tiny_clip_state_dict()
     loaded = model.state_dict()
-    for key in ("token_embedding.weight", "visual.conv1.weight", "transformer.resblocks.1.attn.in_proj_weight"):
+    keys = ("token_embedding.weight", "visual.conv1.weight",
+            "transformer.resblocks.1.attn.in_proj_weight")
+    for key in keys:
         assert torch.allclose(loaded[key], saved[key], rtol=1e-3, atol=1e-4)
 
 
@@ -67,7 +69,7 @@ def test_not_a_clip_state_dict_is_refused(tmp_path):
 
 
 def test_named_backbone_reads_the_checked_cache(tmp_path, monkeypatch, tiny):
-    # Pretend the tiny file is OpenAI's ViT-B/16: its SHA goes into the table, the file into the cache.
+    # Pretend the tiny file is OpenAI's ViT-B/16: its SHA in the table, the file in the cache.
     with open(tiny[0], "rb") as f:
         sha = hashlib.sha256(f.read()).hexdigest()
     monkeypatch.setitem(backbone.OPENAI_MODELS, "ViT-B/16", ("ViT-B-16.pt", sha, "none"))
@@ -116,3 +118,15 @@ def test_half_precisions_fall_back_to_fp32_on_cpu():
 def test_apply_precision_casts_weights(tiny):
     model = apply_precision(load_clip(tiny[0]), "bf16")
     assert model.positional_embedding.dtype == torch.bfloat16
+
+
+def test_random_architecture_goes_through_the_same_builder():
+    model = load_clip("random:tiny")
+    assert clip_image_size_of(model) == (32, 32)
+    assert model.text_projection.shape == (64, 32)
+    with pytest.raises(ValueError, match="ViT-B/16"):
+        load_clip("random:ViT-Q/1")
+
+
+def clip_image_size_of(model):
+    return backbone.clip_image_size(model)

@@ -4,11 +4,11 @@ import os
 
 import pytest
 import torch
-from dassl.config import get_cfg_default
-from dassl.engine import build_trainer
 
 import train
 import trainers.cocoop  # noqa: F401  (registers CoCoOp whether or not train.py imports it)
+from dassl.config import get_cfg_default
+from dassl.engine import build_trainer
 from tests.helpers import TINY_OPTS, tiny_clip_path
 from tools.make_synthetic_data import write_synthetic_root
 from trainers.backbone import apply_precision, load_clip
@@ -53,6 +53,17 @@ def make_model(setup, prec="fp32"):
 def read_log(directory):
     with open(os.path.join(directory, "log.txt")) as f:
         return f.read()
+
+
+def train_steps(trainer, steps=2):
+    """A few real training steps through the trainer's own forward_backward."""
+    trainer.set_model_mode("train")
+    trainer.epoch, trainer.num_batches = 0, 100
+    summary = None
+    for index, batch in zip(range(steps), trainer.train_loader_x):
+        trainer.batch_idx = index
+        summary = trainer.forward_backward(batch)
+    return summary
 
 
 def test_train_base_then_evaluate_new(setup):
@@ -137,10 +148,7 @@ def test_only_prompts_learn_and_clip_stays_bit_identical(setup, tmp_path):
     frozen = {k: v.clone() for k, v in model.state_dict().items()
               if not k.startswith("prompt_learner.")}
     learned = {k: v.clone() for k, v in model.prompt_learner.named_parameters()}
-    trainer.set_model_mode("train")
-    trainer.epoch, trainer.num_batches = 0, 100
-    for trainer.batch_idx, batch in zip(range(2), trainer.train_loader_x):
-        summary = trainer.forward_backward(batch)
+    summary = train_steps(trainer)
     assert set(summary) == {"loss", "acc"}
     grads = {n for n, p in model.named_parameters() if p.grad is not None}
     assert grads == {f"prompt_learner.{k}" for k in learned}

@@ -68,7 +68,6 @@ def test_class_token_position_and_csc_train(setup, position):
 
 def test_only_prompts_learn_and_clip_stays_frozen(setup):
     from dassl.config import get_cfg_default
-
     from trainers.backbone import load_clip
     from trainers.config import extend_cfg
     from trainers.coop import CustomCLIP
@@ -93,7 +92,6 @@ def test_only_prompts_learn_and_clip_stays_frozen(setup):
 
 def test_extra_classes_share_the_prompts(setup):
     from dassl.config import get_cfg_default
-
     from trainers.backbone import load_clip
     from trainers.config import extend_cfg
     from trainers.coop import CustomCLIP

@@ -14,7 +14,7 @@ import shutil
 import pytest
 import yaml
 
-from dassl.data.datasets import DATASET_REGISTRY, build_dataset
+from dassl.data.datasets import DATASET_REGISTRY, Datum, build_dataset
 from datasets import DATASET_CONFIGS, DATASET_NAMES
 from datasets.coop_format import (
     DatasetError,
@@ -445,13 +445,25 @@ def test_malformed_fgvc_line(synth, tmp_path):
     assert path in one_line(exc)
 
 
+class StrictDatum(Datum):
+    """Upstream Dassl's Datum asserts that the image file exists."""
+
+    def __init__(self, impath="", label=0, domain=0, classname=""):
+        assert os.path.isfile(impath)
+        super().__init__(impath=impath, label=label, domain=domain, classname=classname)
+
+
+@pytest.mark.parametrize("upstream_datum", [False, True])
 @pytest.mark.parametrize("name", ["OxfordPets", "FGVCAircraft", "StanfordCars", "ImageNet"])
-def test_missing_images(synth, tmp_path, name):
+def test_missing_images(synth, tmp_path, monkeypatch, name, upstream_datum):
     root = copy_datasets(synth[0], tmp_path, name)
     full = load(root, name)
     gone = sorted(paths(full.test))[:2]
     for path in gone:
         os.remove(path)
+    if upstream_datum:
+        for module in ("coop_format", "fgvc_aircraft", "imagenet"):
+            monkeypatch.setattr(f"datasets.{module}.Datum", StrictDatum)
     with pytest.raises(MissingImagesError) as exc:
         load(root, name)
     message = one_line(exc)

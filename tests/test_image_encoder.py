@@ -98,7 +98,7 @@ def test_misuse_is_refused(visual):
     _, deep = prompts(64, depth=2)
     with pytest.raises(ValueError, match="shallow"):
         encoder(torch.randn(1, 3, 32, 32), None, deep)
-    with pytest.raises(TypeError, match="vision transformer"):
+    with pytest.raises(ValueError, match="vision transformer"):
         ImageEncoder(torch.nn.Identity())
 
 

@@ -192,3 +192,15 @@ def test_class_specific_context_is_refused():
     with pytest.raises(ValueError, match=r"TRAINER\.COOP\.CSC"):
         check_sar_cfg(cfg, "COOP")
     check_sar_cfg(cfg, "COCOOP")  # another node's CSC is not this trainer's business
+
+
+def test_an_epoch_draws_the_same_classes_whatever_came_before_it():
+    fresh, resumed = make_regularizer(1), make_regularizer(1)
+    for _ in range(7):
+        resumed.sample()
+    fresh.start_epoch(3)
+    resumed.start_epoch(3)
+    draws = [fresh.sample().tolist() for _ in range(4)]
+    assert draws == [resumed.sample().tolist() for _ in range(4)]
+    torch.manual_seed(1 * 1000 + 3)  # what the baseline seeds the global RNG with at epoch 3
+    assert draws != [torch.randperm(20)[:3].sort().values.tolist() for _ in range(4)]

@@ -23,7 +23,8 @@ def test_truncated_path_equals_open_clip_full_path(clip_model):
 @pytest.mark.parametrize("position", ["end", "middle", "front"])
 def test_truncation_is_exact_for_learned_prompts(clip_model, position):
     encoder = TextEncoder(clip_model)
-    tokens = ClassTokens.build(clip_model, ["river", "sea or lake", "industrial buildings"], "X X X X", 4)
+    names = ["river", "sea or lake", "industrial buildings"]
+    tokens = ClassTokens.build(clip_model, names, "X X X X", 4)
     prompts = assemble_prompts(torch.randn(4, 64), tokens, position)
     truncated = encoder(prompts, tokens.tokenized, max_len=tokens.max_len)
     full = encoder(prompts, tokens.tokenized, max_len=77)

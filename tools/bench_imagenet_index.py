@@ -14,6 +14,7 @@ rows via ``datasets.coop_format.read_split``) holding the same entries.
 """
 
 import argparse
+import gc
 import os
 import platform
 import sys
@@ -52,8 +53,11 @@ def synthetic_index():
 
 
 def best_of(repeat, fn):
+    """Best wall time of ``repeat`` runs (each from a collected heap) and the last result."""
     times, result = [], None
     for _ in range(repeat):
+        result = None  # drop the previous result before timing the next run
+        gc.collect()
         start = time.perf_counter()
         result = fn()
         times.append(time.perf_counter() - start)

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import http.client
 import importlib.util
 import json
 import math
@@ -145,7 +146,9 @@ def _fail(code: int, message: str) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--dataset", required=True, help="registered name, e.g. OxfordPets")
     parser.add_argument("--classes-file", required=True,
                         help="text file of the dataset's base classes, one per line")
@@ -155,7 +158,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--count", type=int,
                         help="how many names to ask for (default: 1.2 x the base classes)")
     parser.add_argument("--kind", help="what the classes are (default: per-dataset description)")
-    parser.add_argument("--out", help="output JSON (default: datasets/novel_classes/<dataset>.json)")
+    parser.add_argument("--out",
+                        help="output JSON (default: datasets/novel_classes/<dataset>.json)")
     parser.add_argument("--timeout", type=float, default=300.0, help="seconds (default 300)")
     args = parser.parse_args(argv)
 
@@ -182,17 +186,19 @@ def main(argv: list[str] | None = None) -> int:
         reply = chat_completion(base_url, key, model, prompt, args.timeout)
     except urllib.error.HTTPError as e:
         return _fail(4, f"endpoint {host} answered HTTP {e.code} {e.reason}; nothing written")
-    except (urllib.error.URLError, TimeoutError, ConnectionError) as e:
+    except (OSError, http.client.HTTPException) as e:  # URLError, timeouts, resets, TLS
         reason = getattr(e, "reason", e)
         return _fail(3, f"cannot reach endpoint {host} ({reason}); no network? nothing written")
-    except (ValueError, UnicodeDecodeError) as e:
+    except ValueError as e:  # includes JSON and UTF-8 decoding errors
         return _fail(4, f"endpoint {host} did not return JSON ({e}); nothing written")
 
     try:
         content = reply["choices"][0]["message"]["content"]
     except (KeyError, IndexError, TypeError):
-        return _fail(4, f"endpoint {host} returned no chat completion; nothing written")
-    raw = parse_reply(content or "")
+        content = None
+    if not isinstance(content, str):
+        return _fail(4, f"endpoint {host} returned no chat completion text; nothing written")
+    raw = parse_reply(content)
     novel_bank = _load_novel_bank_module()
     messages = []
     classes = novel_bank.filter_bank(raw, base_classes + excluded, args.dataset,
@@ -204,7 +210,7 @@ def main(argv: list[str] | None = None) -> int:
         "dataset": args.dataset,
         "classes": classes,
         "provenance": {
-            "model": reply.get("model") or model,
+            "model": str(reply.get("model") or model),
             "requested_model": model,
             "prompt": prompt,
             "system_prompt": SYSTEM_PROMPT,

@@ -14,56 +14,17 @@ import sys
 
 import torch
 
-VOCAB_SIZE = 49408
-CONTEXT_LENGTH = 77
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
-def _block(prefix, width, generator):
-    def rand(*shape, std):
-        return torch.randn(*shape, generator=generator) * std
-
-    return {
-        f"{prefix}.attn.in_proj_weight": rand(3 * width, width, std=width**-0.5),
-        f"{prefix}.attn.in_proj_bias": torch.zeros(3 * width),
-        f"{prefix}.attn.out_proj.weight": rand(width, width, std=width**-0.5),
-        f"{prefix}.attn.out_proj.bias": torch.zeros(width),
-        f"{prefix}.ln_1.weight": torch.ones(width),
-        f"{prefix}.ln_1.bias": torch.zeros(width),
-        f"{prefix}.mlp.c_fc.weight": rand(4 * width, width, std=width**-0.5),
-        f"{prefix}.mlp.c_fc.bias": torch.zeros(4 * width),
-        f"{prefix}.mlp.c_proj.weight": rand(width, 4 * width, std=(4 * width) ** -0.5),
-        f"{prefix}.mlp.c_proj.bias": torch.zeros(width),
-        f"{prefix}.ln_2.weight": torch.ones(width),
-        f"{prefix}.ln_2.bias": torch.zeros(width),
-    }
+from trainers.random_clip import random_clip_state_dict
 
 
 def tiny_clip_state_dict(width=64, layers=2, embed_dim=32, image_size=32, patch_size=8, seed=0):
-    """A random ViT CLIP state dict with exactly the keys and shapes of OpenAI's checkpoints."""
-    generator = torch.Generator().manual_seed(seed)
-    grid = image_size // patch_size
-    state = {
-        "visual.class_embedding": torch.randn(width, generator=generator) * width**-0.5,
-        "visual.positional_embedding": torch.randn(grid * grid + 1, width, generator=generator)
-        * width**-0.5,
-        "visual.proj": torch.randn(width, embed_dim, generator=generator) * width**-0.5,
-        "visual.conv1.weight": torch.randn(width, 3, patch_size, patch_size, generator=generator)
-        * (3 * patch_size * patch_size) ** -0.5,
-        "visual.ln_pre.weight": torch.ones(width),
-        "visual.ln_pre.bias": torch.zeros(width),
-        "visual.ln_post.weight": torch.ones(width),
-        "visual.ln_post.bias": torch.zeros(width),
-        "positional_embedding": torch.randn(CONTEXT_LENGTH, width, generator=generator) * 0.01,
-        "text_projection": torch.randn(width, embed_dim, generator=generator) * width**-0.5,
-        "logit_scale": torch.tensor(4.6052),  # log(100), as in trained CLIP
-        "token_embedding.weight": torch.randn(VOCAB_SIZE, width, generator=generator) * 0.02,
-        "ln_final.weight": torch.ones(width),
-        "ln_final.bias": torch.zeros(width),
-    }
-    for i in range(layers):
-        state.update(_block(f"visual.transformer.resblocks.{i}", width, generator))
-        state.update(_block(f"transformer.resblocks.{i}", width, generator))
-    return state
+    """The tiny CLIP: a 2-layer ViT of width 64 (one head) in both towers."""
+    return random_clip_state_dict(vision_width=width, vision_layers=layers, patch_size=patch_size,
+                                  image_size=image_size, text_width=width, text_layers=layers,
+                                  embed_dim=embed_dim, seed=seed)
 
 
 def write_tiny_clip(path, jit=False, **kwargs):

@@ -4,7 +4,7 @@ Weights come from a local file (``MODEL.BACKBONE.NAME`` is a path) or, for the O
 names CoOp configs use (``ViT-B/16``, ``RN50``, ...), from a cache directory: ``$CLIP_CACHE_DIR``
 or ``~/.cache/clip``, where OpenAI's ``clip`` package puts them, so files CoOp users already have
 load as they are. A cached or downloaded file is checked against the SHA-256 published in
-OpenAI's URL. The model itself is built by ``open_clip`` from OpenAI's state-dict layout, unmodified.
+OpenAI's URL. The model is built, unmodified, by ``open_clip`` from OpenAI's state-dict layout.
 """
 
 import hashlib
@@ -140,7 +140,7 @@ def _download_from_hub(model):
 
 
 def read_state_dict(path):
-    """Read OpenAI's JIT archive, a plain ``torch.save`` state dict, or safetensors; never unpickle."""
+    """Read OpenAI's JIT archive, a ``torch.save`` state dict or safetensors; never unpickle."""
     try:
         if path.endswith(".safetensors"):
             from safetensors.torch import load_file
@@ -174,12 +174,24 @@ def _is_torchscript_archive(path):
         return any(name.split("/", 1)[-1].startswith("code/") for name in archive.namelist())
 
 
+RANDOM_PREFIX = "random:"
+
+
 def load_clip(name):
-    """Build CLIP (open_clip's model class, OpenAI weights) in fp32 on the CPU, frozen, in eval mode."""
+    """Build CLIP (open_clip's class, OpenAI weights) in fp32 on the CPU, frozen, in eval mode.
+
+    ``random:<architecture>`` (e.g. ``random:ViT-B/16``) gives the real architecture with random
+    weights, for benchmarks; it goes through the same builder as a real checkpoint.
+    """
     from open_clip.model import build_model_from_openai_state_dict
 
-    path = resolve_checkpoint(name)
-    state = read_state_dict(path)
+    if name.startswith(RANDOM_PREFIX):
+        from trainers.random_clip import architecture_state_dict
+
+        path, state = name, architecture_state_dict(name[len(RANDOM_PREFIX):])
+    else:
+        path = resolve_checkpoint(name)
+        state = read_state_dict(path)
     try:
         model = build_model_from_openai_state_dict(state, quick_gelu=True)
     except Exception as error:
@@ -211,7 +223,16 @@ def weight_dtype(prec):
 
 
 def apply_precision(clip_model, prec):
-    return clip_model.to(weight_dtype(prec))
+    """Cast the frozen weights; LayerNorms stay fp32, as in OpenAI's fp16 CLIP.
+
+    open_clip builds OpenAI models with ``LayerNormFp32``, which normalizes an fp32 copy of
+    its input: half-precision LayerNorm weights would make that a mixed-dtype error.
+    """
+    clip_model.to(weight_dtype(prec))
+    for module in clip_model.modules():
+        if isinstance(module, torch.nn.LayerNorm):
+            module.float()
+    return clip_model
 
 
 def autocast_for(prec, device):

@@ -5,16 +5,16 @@ one, its extra loss term (``compute_loss``). The SAR variants hook into ``comput
 through ``extra_classes``: the baseline's own text path is run once over base + extra classes.
 """
 
-from typing import NamedTuple, Optional
+from typing import NamedTuple
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+
 from dassl.engine import TrainerX
 from dassl.metrics import compute_accuracy
 from dassl.optim import build_lr_scheduler, build_optimizer
 from dassl.utils import load_checkpoint, load_pretrained_weights, set_random_seed
-
 from trainers.backbone import (
     PRECISIONS,
     apply_precision,
@@ -107,7 +107,7 @@ class PromptCLIP(nn.Module):
 
 
 class PromptTrainer(TrainerX):
-    """Dassl TrainerX for CLIP prompt learning; subclasses set ``cfg_node`` and ``build_custom_clip``."""
+    """Dassl TrainerX for CLIP prompt learning; a method sets ``cfg_node`` and the model."""
 
     cfg_node = "COOP"  # cfg.TRAINER.<cfg_node> holds N_CTX, CTX_INIT, PREC, ...
     model_name = "prompt_learner"  # upstream checkpoint folder name
@@ -116,7 +116,9 @@ class PromptTrainer(TrainerX):
     def check_cfg(self, cfg):
         prec = cfg.TRAINER[self.cfg_node].PREC
         if prec not in PRECISIONS:
-            raise ValueError(f"TRAINER.{self.cfg_node}.PREC must be one of {PRECISIONS}, got {prec!r}")
+            raise ValueError(
+                f"TRAINER.{self.cfg_node}.PREC must be one of {PRECISIONS}, got {prec!r}"
+            )
 
     def build_custom_clip(self, cfg, classnames, clip_model):
         raise NotImplementedError
@@ -150,7 +152,7 @@ class PromptTrainer(TrainerX):
         if self.cfg.SEED >= 0:
             set_random_seed(self.cfg.SEED * 1000 + self.epoch)
 
-    def compute_loss(self, image, label, extra_classes: Optional[ClassTokens] = None):
+    def compute_loss(self, image, label, extra_classes: ClassTokens | None = None):
         """Loss terms of the method (summed for the update, logged separately) and the output."""
         output = self.model(image, extra_classes=extra_classes)
         return {"loss_ce": F.cross_entropy(output.logits, label)}, output

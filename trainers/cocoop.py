@@ -11,10 +11,12 @@ from collections import OrderedDict
 
 import torch
 import torch.nn as nn
-from dassl.engine import TRAINER_REGISTRY
 
+from dassl.engine import TRAINER_REGISTRY
 from trainers.base import ClassTokenBuffers, PromptCLIP, PromptTrainer, normalize
 from trainers.prompts import ClassTokens, init_context
+
+PROMPTS_PER_PASS = 8192  # bound on B images x N classes per text-encoder pass (memory)
 
 
 class PromptLearner(ClassTokenBuffers):
@@ -54,10 +56,9 @@ class PromptLearner(ClassTokenBuffers):
 
 
 class CustomCLIP(PromptCLIP):
-    prompts_per_pass = 8192  # text-encoder batch bound (B images x N classes) per pass
-
     def __init__(self, cfg, classnames, clip_model):
         super().__init__(clip_model)
+        self.prompts_per_pass = PROMPTS_PER_PASS
         self.prompt_learner = PromptLearner(cfg, classnames, clip_model)
 
     def encode_text(self, tokens, image_features=None):

@@ -1,8 +1,8 @@
 """CoOp (Zhou et al., IJCV 2022): a learnable context shared by all classes (or one per class)."""
 
 import torch.nn as nn
-from dassl.engine import TRAINER_REGISTRY
 
+from dassl.engine import TRAINER_REGISTRY
 from trainers.base import ClassTokenBuffers, PromptCLIP, PromptTrainer, normalize
 from trainers.prompts import ClassTokens, assemble_prompts, init_context
 

@@ -16,12 +16,14 @@ import torch
 import torch.nn as nn
 from open_clip.transformer import VisionTransformer
 
+from trainers.text_encoder import run_blocks
+
 
 class ImageEncoder(nn.Module):
     def __init__(self, visual):
         super().__init__()
         if not isinstance(visual, VisionTransformer):
-            raise TypeError(
+            raise ValueError(
                 f"visual prompts need a vision transformer backbone (ViT-B/16, ...), got "
                 f"{type(visual).__name__}; ResNet backbones have no token sequence to prompt"
             )
@@ -71,20 +73,12 @@ class ImageEncoder(nn.Module):
         if shallow_prompt is not None:
             prompt = shallow_prompt.to(x.dtype).unsqueeze(0).expand(x.shape[0], -1, -1)
             x = torch.cat([x, prompt], dim=1)
-        x = self.ln_pre(x)
-        seq_dim = 1 if self.batch_first else 0
-        if not self.batch_first:
-            x = x.transpose(0, 1)
-        for layer, block in enumerate(self.transformer.resblocks):
-            if 1 <= layer <= len(deep_prompts):
-                x = self._replace_last(x, deep_prompts[layer - 1], seq_dim)
-            x = block(x)
-        cls = x[:, 0] if self.batch_first else x[0]
-        pooled = self.ln_post(cls)
+        x = run_blocks(self.transformer, self.ln_pre(x), deep_prompts, self._replace_last)
+        pooled = self.ln_post(x[:, 0])
         return pooled if self.proj is None else pooled @ self.proj
 
-    @staticmethod
-    def _replace_last(x, prompt, seq_dim):
+    def _replace_last(self, x, prompt):
+        seq_dim = 1 if self.batch_first else 0
         n_ctx = prompt.shape[0]
         shape = list(x.shape)
         shape[seq_dim] = n_ctx

@@ -9,8 +9,8 @@ non-persistent buffer; upstream loads a second CLIP onto the GPU for them.
 """
 
 import torch
-from dassl.engine import TRAINER_REGISTRY
 
+from dassl.engine import TRAINER_REGISTRY
 from trainers import coop
 from trainers.base import PromptTrainer
 from trainers.prompts import hand_crafted_texts

@@ -17,8 +17,8 @@ import warnings
 
 import torch
 import torch.nn as nn
-from dassl.engine import TRAINER_REGISTRY
 
+from dassl.engine import TRAINER_REGISTRY
 from trainers.base import ClassTokenBuffers, PromptCLIP, PromptTrainer, normalize
 from trainers.image_encoder import ImageEncoder
 from trainers.prompts import ClassTokens, assemble_prompts, init_context, normalize_ctx_init
@@ -57,20 +57,21 @@ class MultiModalPromptLearner(ClassTokenBuffers):
         print("MaPLe design: Multi-modal Prompt Learning")
         print(f'Initial context: "{self.prompt_prefix}"')
         print(f"Number of MaPLe context words (tokens): {self.n_ctx}")
+        self.register_class_tokens(
+            ClassTokens.build(clip_model, classnames, self.prompt_prefix, self.n_ctx)
+        )
         ctx_dim = ctx.shape[-1]
         vision_width = clip_model.visual.conv1.out_channels
         self.ctx = nn.Parameter(ctx)
         self.proj = nn.Linear(ctx_dim, vision_width)
         n_deep = opts.PROMPT_DEPTH - 1
-        self.compound_prompts_text = nn.ParameterList(
-            [nn.Parameter(torch.empty(self.n_ctx, ctx_dim).normal_(std=0.02)) for _ in range(n_deep)]
-        )
+        self.compound_prompts_text = nn.ParameterList([
+            nn.Parameter(torch.empty(self.n_ctx, ctx_dim).normal_(std=0.02))
+            for _ in range(n_deep)
+        ])
         coupling = nn.Linear(ctx_dim, vision_width)  # every layer starts from the same coupling
         self.compound_prompt_projections = nn.ModuleList(
             [copy.deepcopy(coupling) for _ in range(n_deep)]
-        )
-        self.register_class_tokens(
-            ClassTokens.build(clip_model, classnames, self.prompt_prefix, self.n_ctx)
         )
 
     def forward(self, tokens=None):
@@ -83,10 +84,8 @@ class MultiModalPromptLearner(ClassTokenBuffers):
 
     def visual_prompts(self):
         """The shallow visual prompt and the deep ones, coupled to the language prompts."""
-        deep = [
-            coupling(prompt)
-            for coupling, prompt in zip(self.compound_prompt_projections, self.compound_prompts_text)
-        ]
+        pairs = zip(self.compound_prompt_projections, self.compound_prompts_text)
+        deep = [coupling(prompt) for coupling, prompt in pairs]
         return self.proj(self.ctx), deep
 
 

@@ -63,8 +63,8 @@ def _read_json(path: Path):
     try:
         with open(path, encoding="utf-8") as f:
             return json.load(f)
-    except json.JSONDecodeError as e:
-        raise ValueError(f"SAR novel bank: {path} is not valid JSON ({e})") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise ValueError(f"SAR novel bank: {path} is not valid UTF-8 JSON ({e})") from None
 
 
 def _read_bank_file(path: Path) -> list[str]:
@@ -80,8 +80,11 @@ def _read_bank_file(path: Path) -> list[str]:
                 "(or an object whose \"classes\" is one)"
             )
         return names
-    with open(path, encoding="utf-8") as f:
-        lines = [line.strip() for line in f]
+    try:
+        with open(path, encoding="utf-8") as f:
+            lines = [line.strip() for line in f]
+    except UnicodeDecodeError as e:
+        raise ValueError(f"SAR novel bank: {path} is not UTF-8 text ({e})") from None
     return [line for line in lines if line and not line.startswith("#")]
 
 
@@ -185,10 +188,11 @@ def load_novel_bank(
     """
     classnames = list(dataset_classnames)
     source = str(source)
-    if source == "llm":
+    keyword = source.strip().lower()
+    if keyword == "llm":
         origin = str(bank_path(dataset_name))
         names = _read_llm_bank(dataset_name)
-    elif source == "random":
+    elif keyword == "random":
         count = len(filter_bank(_read_llm_bank(dataset_name), classnames, dataset_name,
                                 logger=lambda _msg: None))
         origin = f"random CLIP words (seed {seed})"

@@ -21,6 +21,7 @@ from trainers.text_encoder import hand_crafted_features
 DIVERGENCES = ("kl", "mse")
 ROW_SETS = ("all", "novel", "base")
 TEMPLATES = ("dataset", "ensemble")
+SAMPLER_STREAM = 0x9E3779B1  # odd 32-bit multiplier: SAR's seeds differ from the global RNG's
 NOVEL_PREFIX = "novel_"  # buffer-name prefix of the bank's class tokens in the prompt learner
 
 
@@ -35,8 +36,8 @@ def sar_loss(G, H, n_base, temperature=0.01, divergence="kl", rows="all"):
     ``kl``: mean_i KL(P^h_i || P^g_i), P_i = softmax over j != i of S_ij / temperature.
     ``mse``: mean over those rows of (S^g_ij - S^h_ij)^2, j != i.
 
-    Always computed in fp32, autocast or not: logits of 1 / temperature = 100 are too coarse in
-    half precision for a loss that compares two nearly equal distributions.
+    Always computed in fp32, autocast or not: logits up to 1 / temperature = 100 are too coarse
+    in half precision for a loss that compares two nearly equal distributions.
     """
     if divergence not in DIVERGENCES:
         raise ValueError(f"divergence must be one of {DIVERGENCES}, got {divergence!r}")
@@ -130,11 +131,16 @@ class SARRegularizer:
         self.divergence = sar_cfg.DIVERGENCE
         self.rows = sar_cfg.ROWS
         self.seed = seed
-        self.generator = torch.Generator().manual_seed(seed)
+        self.generator = torch.Generator()
+        self.start_epoch(0)
 
     def start_epoch(self, epoch):
-        """Re-seed from (seed, epoch), as the baseline does: a resumed run draws the same N_t."""
-        self.generator.manual_seed(self.seed * 1000 + epoch)
+        """Re-seed from (seed, epoch), as the baseline does: a resumed run draws the same N_t.
+
+        The baseline seeds the global RNG with SEED * 1000 + epoch; the odd multiplier keeps this
+        stream from being that same one (torch keeps only the low 32 bits of a seed).
+        """
+        self.generator.manual_seed((self.seed * 1000 + epoch) * SAMPLER_STREAM % 2**32)
 
     def sample(self):
         """Bank indices of this step's novel classes N_t."""

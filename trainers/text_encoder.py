@@ -12,6 +12,24 @@ import torch.nn as nn
 from trainers.prompts import tokenize
 
 
+def run_blocks(transformer, x, deep_prompts, replace, attn_mask=None):
+    """Run the unmodified residual blocks of ``transformer`` on batch-first ``x`` (N, L, D).
+
+    Shared by both towers' deep-prompt hooks: at the input of layer i (1-based) for
+    i <= len(deep_prompts), ``x = replace(x, deep_prompts[i - 1])``, with ``x`` in the blocks'
+    own layout (sequence-first when ``transformer.batch_first`` is False).
+    """
+    deep_prompts = list(deep_prompts or [])
+    batch_first = getattr(transformer, "batch_first", True)
+    if not batch_first:
+        x = x.transpose(0, 1)
+    for layer, block in enumerate(transformer.resblocks):
+        if 1 <= layer <= len(deep_prompts):
+            x = replace(x, deep_prompts[layer - 1])
+        x = block(x, attn_mask=attn_mask)
+    return x if batch_first else x.transpose(0, 1)
+
+
 class TextEncoder(nn.Module):
     def __init__(self, clip_model):
         super().__init__()
@@ -39,15 +57,7 @@ class TextEncoder(nn.Module):
             max_len = int(eos.max().item()) + 1
         x = prompts[:, :max_len].to(self.dtype) + self.positional_embedding[:max_len]
         mask = self.attn_mask[:max_len, :max_len].to(self.dtype)
-        deep_prompts = list(deep_prompts or [])
-        if not self.batch_first:
-            x = x.transpose(0, 1)
-        for layer, block in enumerate(self.transformer.resblocks):
-            if 1 <= layer <= len(deep_prompts):
-                x = self._replace_context(x, deep_prompts[layer - 1])
-            x = block(x, attn_mask=mask)
-        if not self.batch_first:
-            x = x.transpose(0, 1)
+        x = run_blocks(self.transformer, x, deep_prompts, self._replace_context, attn_mask=mask)
         x = self.ln_final(x)
         pooled = x[torch.arange(x.shape[0], device=x.device), eos.to(x.device)]
         if isinstance(self.text_projection, nn.Linear):

@@ -1,8 +1,8 @@
 """Zero-shot CLIP: the per-dataset hand-crafted template, no training (evaluation only)."""
 
 import torch
-from dassl.engine import TRAINER_REGISTRY, TrainerX
 
+from dassl.engine import TRAINER_REGISTRY, TrainerX
 from trainers.backbone import apply_precision, autocast_for, load_clip, resolve_precision
 from trainers.base import check_input_size, normalize
 from trainers.prompts import hand_crafted_texts

@@ -1,0 +1,176 @@
+"""KgCoOp end to end through the real train.py, plus its knowledge-guided term."""
+
+import os
+
+import pytest
+import torch
+
+import train
+import trainers.base
+import trainers.kgcoop  # noqa: F401  (registers KgCoOp whether or not train.py imports it)
+from dassl.config import get_cfg_default
+from dassl.engine import build_trainer
+from tests.helpers import TINY_OPTS, tiny_clip_path
+from tools.make_synthetic_data import write_synthetic_root
+from trainers.backbone import apply_precision, load_clip
+from trainers.config import extend_cfg
+
+NAMES = ["annual crop land", "forest", "river"]
+
+
+@pytest.fixture(scope="module")
+def setup(tmp_path_factory):
+    base = tmp_path_factory.mktemp("kgcoop")
+    root = str(base / "data")
+    write_synthetic_root(root, datasets=["EuroSAT"])
+    return root, tiny_clip_path(base), base
+
+
+def argv(setup, out, *extra):
+    root, clip, _ = setup
+    return [
+        "--root", root, "--trainer", "KgCoOp", "--seed", "1",
+        "--dataset-config-file", "configs/datasets/eurosat.yaml",
+        "--config-file", "configs/trainers/KgCoOp/vit_b16_ep100_ctxv1.yaml",
+        "--output-dir", str(out), *extra,
+        "MODEL.BACKBONE.NAME", clip, *TINY_OPTS,
+    ]
+
+
+def make_trainer(setup, out, *opts):
+    return build_trainer(train.setup_cfg(train.build_parser().parse_args(argv(setup, out, *opts))))
+
+
+def make_model(setup, dataset, prec="fp32"):
+    cfg = extend_cfg(get_cfg_default())
+    cfg.TRAINER.COOP.CTX_INIT = True  # "a photo of a", as KgCoOp's YAML says
+    cfg.DATASET.NAME = dataset
+    return trainers.kgcoop.CustomCLIP(cfg, NAMES, apply_precision(load_clip(setup[1]), prec))
+
+
+def read_log(directory):
+    with open(os.path.join(directory, "log.txt")) as f:
+        return f.read()
+
+
+def train_steps(trainer, steps=2):
+    """A few real training steps through the trainer's own forward_backward."""
+    trainer.set_model_mode("train")
+    trainer.epoch, trainer.num_batches = 0, 100
+    summary = None
+    for index, batch in zip(range(steps), trainer.train_loader_x):
+        trainer.batch_idx = index
+        summary = trainer.forward_backward(batch)
+    return summary
+
+
+def test_train_base_then_evaluate_new(setup):
+    out = setup[2] / "train_base"
+    assert train.main(argv(setup, out, "DATASET.SUBSAMPLE_CLASSES", "base")) == 0
+    log = read_log(out)
+    assert "Finish training" in log and "* accuracy:" in log and "loss_kg" in log
+    assert "a centered satellite photo of Forest." in log  # EuroSAT's hand-crafted template
+    state = torch.load(out / "prompt_learner" / "model.pth.tar-1", weights_only=True)["state_dict"]
+    assert set(state) == {"ctx", "token_prefix", "token_suffix"}
+    assert state["ctx"].shape == (4, 64)  # CTX_INIT True: the 4 tokens of "a photo of a"
+
+    test_out = setup[2] / "test_new"
+    code = train.main(argv(setup, test_out, "--eval-only", "--model-dir", str(out),
+                           "--load-epoch", "1", "DATASET.SUBSAMPLE_CLASSES", "new"))
+    assert code == 0
+    log = read_log(test_out)
+    assert "Loading weights to prompt_learner" in log and "* accuracy:" in log
+
+
+def test_extra_term_is_zero_when_learned_equals_hand_crafted(setup):
+    # Caltech101's template is "a photo of a {}.", exactly the prompt "a photo of a" starts from
+    model = make_model(setup, "Caltech101")
+    image = torch.randn(2, 3, 32, 32)
+    gap = model.knowledge_gap(model(image).text_features)
+    assert abs(gap.item()) < 1e-6
+    # EuroSAT's template differs from the learned prompt: the term is positive ...
+    model = make_model(setup, "EuroSAT")
+    output = model(image)
+    assert model.knowledge_gap(output.text_features).item() > 1e-4
+    # ... and vanishes once the learned features are the hand-crafted ones
+    model.hand_crafted_features = output.text_features.detach().clone()
+    assert abs(model.knowledge_gap(output.text_features).item()) < 1e-6
+
+
+def test_loss_is_ce_plus_w_times_the_gap(setup, tmp_path):
+    trainer = make_trainer(setup, tmp_path / "out", "DATASET.SUBSAMPLE_CLASSES", "base")
+    assert trainer.cfg.TRAINER.COOP.W == 8.0  # from the YAML
+    batch = next(iter(trainer.train_loader_x))
+    image, label = trainer.parse_batch_train(batch)
+    terms, output = trainer.compute_loss(image, label)
+    assert set(terms) == {"loss_ce", "loss_kg"}
+    gap = trainer.model.knowledge_gap(output.text_features)
+    assert torch.allclose(terms["loss_kg"], 8.0 * gap)
+    assert torch.allclose(terms["loss_ce"], torch.nn.functional.cross_entropy(output.logits, label))
+
+
+def test_hand_crafted_features_come_from_the_one_clip_once(setup, tmp_path, monkeypatch):
+    loads = []
+    real_load = trainers.base.load_clip
+    monkeypatch.setattr(trainers.base, "load_clip",
+                        lambda name: loads.append(name) or real_load(name))
+    trainer = make_trainer(setup, tmp_path / "out", "DATASET.SUBSAMPLE_CLASSES", "base")
+    assert len(loads) == 1  # no second CLIP for the hand-crafted features
+    model = trainer.model
+    cached = model.hand_crafted_features
+    assert cached.shape == (5, 32) and "hand_crafted_features" not in model.state_dict()
+
+    def encode_again(*_args, **_kwargs):
+        raise AssertionError("hand-crafted features encoded again")
+
+    monkeypatch.setattr(trainers.kgcoop, "hand_crafted_features", encode_again)
+    train_steps(trainer)
+    assert model.hand_crafted_features is cached
+
+
+def test_only_prompts_learn_and_clip_stays_bit_identical(setup, tmp_path):
+    trainer = make_trainer(setup, tmp_path / "out", "DATASET.SUBSAMPLE_CLASSES", "base")
+    model = trainer.model
+    frozen = {k: v.clone() for k, v in model.state_dict().items()
+              if not k.startswith("prompt_learner.")}
+    ctx = model.prompt_learner.ctx.detach().clone()
+    summary = train_steps(trainer)
+    assert {"loss", "loss_ce", "loss_kg", "acc"} <= set(summary)
+    assert {n for n, p in model.named_parameters() if p.grad is not None} == {"prompt_learner.ctx"}
+    after = model.state_dict()
+    assert all(torch.equal(frozen[k], after[k]) for k in frozen)
+    assert not torch.equal(ctx, model.prompt_learner.ctx)
+
+
+def test_half_clip_keeps_fp32_prompt_parameters(setup):
+    model = make_model(setup, "EuroSAT", prec="bf16")
+    output = model(torch.randn(2, 3, 32, 32))
+    (output.logits.sum() + model.knowledge_gap(output.text_features)).backward()
+    assert model.prompt_learner.ctx.dtype == torch.float32
+    assert model.prompt_learner.ctx.grad.dtype == torch.float32
+    assert torch.isfinite(model.prompt_learner.ctx.grad).all()
+
+
+def test_upstream_checkpoint_gives_the_same_logits(setup, tmp_path):
+    trainer = make_trainer(setup, tmp_path / "out", "DATASET.SUBSAMPLE_CLASSES", "new")
+    pl = trainer.model.prompt_learner
+    generator = torch.Generator().manual_seed(5)
+    upstream = {  # upstream's prompt learner also saves a meta-net and bias it never uses
+        "ctx": torch.randn(4, 64, generator=generator).half(),
+        "bias_vectors": torch.randn(1, 512, generator=generator).half(),
+        "meta_net.linear1.weight": torch.randn(512, 512, generator=generator).half(),
+        "meta_net.linear1.bias": torch.randn(512, generator=generator).half(),
+        "token_prefix": torch.randn(5, 1, 64).half(),
+        "token_suffix": torch.randn(5, 72, 64).half(),
+    }
+    folder = tmp_path / "upstream" / "prompt_learner"
+    folder.mkdir(parents=True)
+    torch.save({"state_dict": upstream, "epoch": 100, "optimizer": {}, "scheduler": {}},
+               folder / "model.pth.tar-100")
+    image = torch.randn(3, 3, 32, 32)
+
+    trainer.load_model(str(tmp_path / "upstream"), epoch=100)
+    loaded = trainer.model_inference(image)
+    with torch.no_grad():
+        pl.ctx.copy_(upstream["ctx"])
+    assert torch.equal(loaded, trainer.model_inference(image))

@@ -1,0 +1,234 @@
+"""The four SAR trainers on the tiny CLIP and the synthetic EuroSAT, through the real train.py."""
+
+import os
+from types import SimpleNamespace
+
+import pytest
+import torch
+import yaml
+
+import train
+import trainers.sar
+import trainers.sar_trainers  # noqa: F401  (registers the SAR trainers)
+from dassl.engine import build_trainer
+from dassl.utils import load_checkpoint
+from tests.helpers import ROOT, TINY_OPTS, tiny_clip_path
+from tools.make_synthetic_data import write_synthetic_root
+from trainers.backbone import load_clip
+from trainers.config import SAR_DEFAULTS
+from trainers.prompts import ClassTokens, assemble_prompts, hand_crafted_texts, init_context
+from trainers.text_encoder import TextEncoder, hand_crafted_features
+
+# The training bank (a TXT file, as a user's NOVEL_SOURCE path) and names SAR never sees.
+TRAIN_BANK = ["farmland", "desert", "glacier", "airport", "harbor", "parking lot", "vineyard",
+              "orchard", "wetland", "stadium", "bridge", "tundra", "mine", "dam", "beach",
+              "village", "Forest"]  # "Forest" is a EuroSAT class: the leak guard drops it
+HELD_OUT = ["volcano", "canyon", "marsh", "quarry", "airfield", "lagoon", "savanna", "dune",
+            "reef", "meadow", "suburb", "railway"]
+N_BASE = 5  # EuroSAT's 10 classes: 5 base, 5 new
+
+TRAINERS = {  # SAR trainer: (its config file, the checkpoint folder of its baseline)
+    "CoOp_SAR": ("CoOp_SAR/vit_b16_ctxv1", "prompt_learner"),
+    "CoCoOp_SAR": ("CoCoOp_SAR/vit_b16_c4_ep10_batch1_ctxv1", "prompt_learner"),
+    "KgCoOp_SAR": ("KgCoOp_SAR/vit_b16_ep100_ctxv1", "prompt_learner"),
+    "MaPLe_SAR": ("MaPLe_SAR/vit_b16_c2_ep5_batch4_2ctx", "MultiModalPromptLearner"),
+}
+
+
+@pytest.fixture(scope="module")
+def env(tmp_path_factory):
+    base = tmp_path_factory.mktemp("sar")
+    root = str(base / "data")
+    write_synthetic_root(root, datasets=["EuroSAT"])
+    bank = base / "bank.txt"
+    bank.write_text("\n".join(TRAIN_BANK) + "\n")
+    return SimpleNamespace(root=root, clip=tiny_clip_path(base), bank=str(bank), base=base)
+
+
+def argv(env, trainer, out, flags=(), opts=(), config=None):
+    config = config or TRAINERS.get(trainer, TRAINERS["CoOp_SAR"])[0]
+    return [
+        "--root", env.root, "--trainer", trainer, "--seed", "1",
+        "--dataset-config-file", "configs/datasets/eurosat.yaml",
+        "--config-file", f"configs/trainers/{config}.yaml",
+        "--output-dir", str(out), *flags,
+        "MODEL.BACKBONE.NAME", env.clip, *TINY_OPTS,
+        "DATASET.SUBSAMPLE_CLASSES", "base", "TRAINER.SAR.NOVEL_SOURCE", env.bank,
+        "TRAINER.MAPLE.PROMPT_DEPTH", "2", *opts,
+    ]
+
+
+def read_log(directory):
+    with open(os.path.join(directory, "log.txt")) as f:
+        return f.read()
+
+
+def make_trainer(env, out, *opts, trainer="CoOp_SAR"):
+    args = train.build_parser().parse_args(argv(env, trainer, out, opts=opts))
+    return build_trainer(train.setup_cfg(args))
+
+
+def first_batch(trainer):
+    return trainer.parse_batch_train(next(iter(trainer.train_loader_x)))
+
+
+@pytest.mark.parametrize("name", list(TRAINERS))
+def test_trains_on_base_then_evaluates_new_without_the_bank(env, name):
+    out = env.base / f"{name}_base"
+    assert train.main(argv(env, name, out, opts=["TRAINER.SAR.NUM_NOVEL", "4"])) == 0
+    log = read_log(out)
+    assert "SAR: bank of 16 novel classes" in log  # 17 names, "Forest" dropped
+    assert "dropped 1 entries" in log
+    assert " loss_sar " in log and "Finish training" in log
+    folder = TRAINERS[name][1]
+    state = load_checkpoint(str(out / folder / "model.pth.tar-1"))["state_dict"]
+    assert not any(key.startswith(trainers.sar.NOVEL_PREFIX) for key in state)
+
+    test_out = env.base / f"{name}_new"
+    missing_bank = ["TRAINER.SAR.NOVEL_SOURCE", str(env.base / "no_such_bank.txt"),
+                    "DATASET.SUBSAMPLE_CLASSES", "new"]
+    flags = ["--eval-only", "--model-dir", str(out), "--load-epoch", "1"]
+    assert train.main(argv(env, name, test_out, flags=flags, opts=missing_bank)) == 0
+    log = read_log(test_out)
+    assert f"Loading weights to {folder}" in log and "* accuracy:" in log
+    assert "SAR: bank" not in log and "SAR novel bank" not in log
+
+
+def test_sar_checkpoint_loads_into_the_baseline(env):
+    out = env.base / "CoOp_SAR_base"
+    if not out.exists():
+        assert train.main(argv(env, "CoOp_SAR", out)) == 0
+    flags = ["--eval-only", "--model-dir", str(out), "--load-epoch", "1"]
+    test_out = env.base / "CoOp_from_SAR"
+    assert train.main(argv(env, "CoOp", test_out, flags=flags,
+                           opts=["DATASET.SUBSAMPLE_CLASSES", "new"])) == 0
+    assert "* accuracy:" in read_log(test_out)
+
+
+def test_loss_sar_gradient_reaches_only_the_prompt_parameters(env):
+    trainer = make_trainer(env, env.base / "grad", "TRAINER.COOP.CTX_INIT", "")
+    trainer.build_sar()
+    terms, _ = trainer.compute_loss(*first_batch(trainer))
+    assert terms["loss_sar"].item() > 0
+    terms["loss_sar"].backward()
+    for name, param in trainer.model.named_parameters():
+        if name.startswith("prompt_learner."):
+            assert param.grad is not None and param.grad.abs().sum() > 0, name
+            assert torch.isfinite(param.grad).all(), name
+        else:
+            assert param.grad is None, name
+    assert trainer.sar.features.grad is None and not trainer.sar.features.requires_grad
+
+
+@pytest.mark.parametrize("num_novel,expected", [(3, 3), (-1, 16), (100, 16), (0, 0)])
+def test_num_novel_sets_the_classes_of_one_text_pass(env, num_novel, expected):
+    trainer = make_trainer(env, env.base / f"m{num_novel}", "TRAINER.SAR.NUM_NOVEL",
+                           str(num_novel))
+    trainer.build_sar()
+    learner = trainer.model.prompt_learner
+    assert not any(k.startswith(trainers.sar.NOVEL_PREFIX) for k in learner.state_dict())
+    _, output = trainer.compute_loss(*first_batch(trainer))
+    assert output.text_features.shape[0] == N_BASE + expected
+    assert output.logits.shape[1] == N_BASE
+
+
+def test_rows_knob_reaches_the_loss(env, monkeypatch):
+    seen = []
+    real = trainers.sar.sar_loss
+
+    def spy(G, H, n_base, temperature, divergence, rows):
+        seen.append((tuple(G.shape), tuple(H.shape), n_base, temperature, divergence, rows))
+        return real(G, H, n_base, temperature, divergence, rows)
+
+    monkeypatch.setattr(trainers.sar, "sar_loss", spy)
+    trainer = make_trainer(env, env.base / "rows", "TRAINER.SAR.ROWS", "novel",
+                           "TRAINER.SAR.DIVERGENCE", "mse", "TRAINER.SAR.TEMPERATURE", "0.5",
+                           "TRAINER.SAR.NUM_NOVEL", "6")
+    trainer.build_sar()
+    trainer.compute_loss(*first_batch(trainer))
+    assert seen == [((N_BASE + 6, 32), (N_BASE + 6, 32), N_BASE, 0.5, "mse", "novel")]
+
+
+def test_hand_crafted_features_are_computed_once_not_per_step(env, monkeypatch):
+    calls = {"hand_crafted_features": 0, "encode_tokens": 0}
+    real_features, real_encode = trainers.sar.hand_crafted_features, TextEncoder.encode_tokens
+
+    def counted_features(*args, **kwargs):
+        calls["hand_crafted_features"] += 1
+        return real_features(*args, **kwargs)
+
+    def counted_encode(*args, **kwargs):
+        calls["encode_tokens"] += 1
+        return real_encode(*args, **kwargs)
+
+    monkeypatch.setattr(trainers.sar, "hand_crafted_features", counted_features)
+    monkeypatch.setattr(TextEncoder, "encode_tokens", counted_encode)
+    out = env.base / "once"
+    opts = ["OPTIM.MAX_EPOCH", "2", "DATALOADER.TRAIN_X.BATCH_SIZE", "2", "TRAIN.PRINT_FREQ", "1"]
+    assert train.main(argv(env, "CoOp_SAR", out, opts=opts)) == 0
+    steps = read_log(out).count(" loss_sar ")
+    assert steps == 10  # 2 epochs x 5 batches of 2 (2 shots x 5 base classes)
+    assert calls == {"hand_crafted_features": 1, "encode_tokens": 1}
+
+
+@pytest.mark.parametrize("opts,key", [
+    (["TRAINER.COOP.CSC", "True"], "TRAINER.COOP.CSC"),
+    (["TRAINER.SAR.DIVERGENCE", "js"], "TRAINER.SAR.DIVERGENCE"),
+    (["TRAINER.SAR.TEMPERATURE", "-0.1"], "TRAINER.SAR.TEMPERATURE"),
+])
+def test_bad_settings_stop_with_one_line_naming_the_key(env, capfd, opts, key):
+    assert train.main(argv(env, "CoOp_SAR", env.base / "bad", opts=opts)) == 1
+    err = [line for line in capfd.readouterr().err.splitlines() if line.startswith("error:")]
+    assert len(err) == 1 and key in err[0]
+
+
+def test_sar_configs_are_the_baseline_configs_plus_the_default_sar_block():
+    for name in TRAINERS:
+        sar_dir = os.path.join(ROOT, "configs", "trainers", name)
+        base_dir = os.path.join(ROOT, "configs", "trainers", name[: -len("_SAR")])
+        assert sorted(os.listdir(sar_dir)) == sorted(os.listdir(base_dir))
+        for file_name in os.listdir(base_dir):
+            with open(os.path.join(sar_dir, file_name)) as f:
+                sar_cfg = yaml.safe_load(f)
+            with open(os.path.join(base_dir, file_name)) as f:
+                base_cfg = yaml.safe_load(f)
+            assert sar_cfg["TRAINER"].pop("SAR") == SAR_DEFAULTS
+            if not sar_cfg["TRAINER"]:
+                del sar_cfg["TRAINER"]
+            assert sar_cfg == base_cfg, file_name
+
+
+# ---- behaviour: SAR keeps the similarity structure of names it never trained on --------------
+
+CTX_INIT = "a centered satellite photo of"  # = EuroSAT's template: the prompts start at H
+
+
+def held_out_drift(clip, ctx):
+    """||S^g - S^h||_F over the off-diagonal of the held-out names, for context ``ctx``."""
+    encoder = TextEncoder(load_clip(clip))
+    n_ctx = ctx.shape[0]
+    tokens = ClassTokens.build(encoder, HELD_OUT, " ".join(["X"] * n_ctx), n_ctx)
+    with torch.no_grad():
+        G = encoder(assemble_prompts(ctx, tokens), tokens.tokenized).float()
+    G = G / G.norm(dim=-1, keepdim=True)
+    H = hand_crafted_features(encoder, hand_crafted_texts(HELD_OUT, "EuroSAT"))
+    off_diagonal = ~torch.eye(len(HELD_OUT), dtype=torch.bool)
+    return (G @ G.t() - H @ H.t())[off_diagonal].norm().item()
+
+
+def test_sar_keeps_held_out_similarities_closer_to_clip_than_coop(env):
+    assert not set(map(str.lower, HELD_OUT)) & set(map(str.lower, TRAIN_BANK))
+    ctx_init, _, _ = init_context(load_clip(env.clip), 16, CTX_INIT)
+    assert held_out_drift(env.clip, ctx_init) < 1e-5  # both runs start with no drift at all
+    common = ["TRAINER.COOP.CTX_INIT", CTX_INIT, "DATASET.NUM_SHOTS", "4",
+              "DATALOADER.TRAIN_X.BATCH_SIZE", "4", "OPTIM.NAME", "adam", "OPTIM.LR", "0.003",
+              "OPTIM.MAX_EPOCH", "4", "OPTIM.WARMUP_EPOCH", "-1", "TEST.NO_TEST", "True"]
+    drift = {}
+    for name, extra in (("CoOp", []), ("CoOp_SAR", ["TRAINER.SAR.WEIGHT", "10.0",
+                                                    "TRAINER.SAR.NUM_NOVEL", "8"])):
+        out = env.base / f"drift_{name}"
+        assert train.main(argv(env, name, out, opts=common + extra)) == 0
+        ctx = load_checkpoint(str(out / "prompt_learner" / "model.pth.tar-4"))["state_dict"]["ctx"]
+        drift[name] = held_out_drift(env.clip, ctx)
+    assert drift["CoOp"] > 0.5, drift  # CoOp alone bends the structure of unseen names
+    assert drift["CoOp_SAR"] < 0.7 * drift["CoOp"], drift
