@@ -31,6 +31,9 @@ def run_blocks(transformer, x, deep_prompts, replace, attn_mask=None):
 
 
 class TextEncoder(nn.Module):
+    # Benchmarks switch this off to time the upstream-equivalent full 77-token path.
+    exact_truncation = True
+
     def __init__(self, clip_model):
         super().__init__()
         self.transformer = clip_model.transformer
@@ -53,7 +56,9 @@ class TextEncoder(nn.Module):
         (saves a device sync); computed from ``tokenized_prompts`` when not given.
         """
         eos = tokenized_prompts.argmax(dim=-1)
-        if max_len is None:
+        if not self.exact_truncation:
+            max_len = prompts.shape[1]
+        elif max_len is None:
             max_len = int(eos.max().item()) + 1
         x = prompts[:, :max_len].to(self.dtype) + self.positional_embedding[:max_len]
         mask = self.attn_mask[:max_len, :max_len].to(self.dtype)

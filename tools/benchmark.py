@@ -1,0 +1,248 @@
+"""Time training steps of any trainer on synthetic batches, with no download and no dataset.
+
+Each row builds the real trainer (its YAML, its model, its optimizer) on a random-weight CLIP
+(``random:ViT-B/16`` by default) over ImageNet class names, then times ``forward_backward`` on
+random images. ``--compare`` adds, per trainer, the upstream-equivalent reference of its
+baseline (fp16 weights, full 77-token text context) and prints ratios against it, plus the
+ratio of each SAR variant to its own baseline. Record GPU figures in docs/benchmarks.md.
+
+    python tools/benchmark.py --trainers CoOp CoOp_SAR --classes 500 --novel 500 --compare
+    python tools/benchmark.py --tiny --steps 2              # CPU smoke run (tests use it)
+    python tools/benchmark.py pipeline --root $DATA --dataset imagenet --workers 0 4 8
+"""
+
+import argparse
+import os
+import statistics
+import sys
+import tempfile
+import time
+from types import SimpleNamespace
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from dassl_fallback import ensure_dassl  # noqa: E402
+
+ensure_dassl()
+
+import torch  # noqa: E402
+from dassl.config import get_cfg_default  # noqa: E402
+from dassl.engine import TRAINER_REGISTRY  # noqa: E402
+from open_clip.zero_shot_metadata import IMAGENET_CLASSNAMES  # noqa: E402
+from tabulate import tabulate  # noqa: E402
+
+import datasets  # noqa: E402,F401
+import trainers.sar_trainers  # noqa: E402,F401  (imports every baseline too)
+from trainers.config import extend_cfg  # noqa: E402
+from trainers.text_encoder import TextEncoder  # noqa: E402
+
+# The base-to-new config of each trainer (spec table); SAR variants use their own copy.
+DEFAULT_CONFIGS = {
+    "CoOp": "vit_b16_ctxv1",
+    "CoCoOp": "vit_b16_c4_ep10_batch1_ctxv1",
+    "KgCoOp": "vit_b16_ep100_ctxv1",
+    "MaPLe": "vit_b16_c2_ep5_batch4_2ctx",
+}
+
+
+def baseline_of(trainer):
+    return trainer[: -len("_SAR")] if trainer.endswith("_SAR") else trainer
+
+
+def build_cfg(trainer, arch, prec, batch, num_novel, bank_file, device):
+    cfg = extend_cfg(get_cfg_default())
+    config = os.path.join("configs", "trainers", trainer, DEFAULT_CONFIGS[baseline_of(trainer)])
+    cfg.merge_from_file(config + ".yaml")
+    node = trainer_node(trainer)
+    cfg.TRAINER.NAME = trainer
+    cfg.TRAINER[node].PREC = prec
+    cfg.MODEL.BACKBONE.NAME = f"random:{arch}"
+    cfg.DATASET.NAME = "ImageNet"
+    cfg.DATALOADER.TRAIN_X.BATCH_SIZE = batch
+    cfg.USE_CUDA = device == "cuda"
+    cfg.SEED = 1
+    cfg.VERBOSE = False
+    if arch == "tiny":
+        cfg.INPUT.SIZE = (32, 32)
+    cfg.TRAINER.SAR.NUM_NOVEL = num_novel
+    cfg.TRAINER.SAR.NOVEL_SOURCE = bank_file
+    return cfg
+
+
+def trainer_node(trainer):
+    return {"CoOp": "COOP", "KgCoOp": "COOP", "CoCoOp": "COCOOP", "MaPLe": "MAPLE"}[
+        baseline_of(trainer)
+    ]
+
+
+def offline_trainer(trainer, cfg, classnames):
+    """The registered trainer with its data stage replaced by class names only."""
+
+    class Offline(TRAINER_REGISTRY.get(trainer)):
+        def build_data_loader(self):
+            dataset = SimpleNamespace(classnames=classnames, all_classnames=classnames,
+                                      lab2cname=dict(enumerate(classnames)))
+            self.dm = SimpleNamespace(dataset=dataset)
+            self.train_loader_x = self.val_loader = self.test_loader = None
+            self.train_loader_u = None
+            self.num_classes = len(classnames)
+            self.num_source_domains = 1
+            self.lab2cname = dataset.lab2cname
+
+    instance = Offline(cfg)
+    if hasattr(instance, "build_sar"):
+        instance.build_sar()
+    instance.num_batches = 10**9  # never reach the per-epoch lr update
+    return instance
+
+
+def time_steps(trainer, batch, image_size, steps, warmup):
+    device = trainer.device
+    batch_dict = {
+        "img": torch.randn(batch, 3, image_size, image_size, device=device),
+        "label": torch.randint(0, trainer.num_classes, (batch,), device=device),
+    }
+    cuda = device.type == "cuda"
+    if cuda:
+        torch.cuda.synchronize()
+        torch.cuda.reset_peak_memory_stats()
+    times = []
+    for step in range(warmup + steps):
+        start = time.perf_counter()
+        trainer.batch_idx = step
+        trainer.forward_backward(batch_dict)
+        if cuda:
+            torch.cuda.synchronize()
+        if step >= warmup:
+            times.append(time.perf_counter() - start)
+    peak = torch.cuda.max_memory_allocated() / 2**30 if cuda else float("nan")
+    return statistics.median(times) * 1000, peak
+
+
+def run_one(spec, args, bank_file):
+    trainer, prec, full_context = spec
+    device = "cuda" if torch.cuda.is_available() and not args.cpu else "cpu"
+    classnames = list(IMAGENET_CLASSNAMES[: args.classes])
+    cfg = build_cfg(trainer, args.arch, prec, args.batch or 0, args.novel, bank_file, device)
+    batch = args.batch or cfg.DATALOADER.TRAIN_X.BATCH_SIZE
+    cfg.DATALOADER.TRAIN_X.BATCH_SIZE = batch
+    cfg.freeze()
+    TextEncoder.exact_truncation = not full_context
+    try:
+        instance = offline_trainer(trainer, cfg, classnames)
+        image_size = cfg.INPUT.SIZE[0]
+        ms, peak = time_steps(instance, batch, image_size, args.steps, args.warmup)
+    finally:
+        TextEncoder.exact_truncation = True
+    del instance
+    if device == "cuda":
+        torch.cuda.empty_cache()
+    return {"trainer": trainer, "prec": instance_prec(prec, device),
+            "context": "77 (upstream)" if full_context else "exact", "batch": batch,
+            "ms/step": ms, "images/s": batch / ms * 1000, "peak GiB": peak}
+
+
+def instance_prec(prec, device):
+    return prec if device == "cuda" else f"{prec}->fp32 (cpu)"
+
+
+def benchmark(args):
+    specs = [(trainer, args.prec, False) for trainer in args.trainers]
+    if args.compare:
+        for trainer in dict.fromkeys(baseline_of(t) for t in args.trainers):
+            specs.append((trainer, "fp16", True))
+    with tempfile.TemporaryDirectory() as tmp:
+        bank_file = os.path.join(tmp, "bank.txt")
+        bank = IMAGENET_CLASSNAMES[args.classes : args.classes + max(args.novel, 1)]
+        if len(bank) < max(args.novel, 1):
+            bank = [f"novel thing {i}" for i in range(max(args.novel, 1))]
+        with open(bank_file, "w") as f:
+            f.write("\n".join(bank))
+        rows = [run_one(spec, args, bank_file) for spec in specs]
+    add_ratios(rows)
+    print(f"device: {torch.cuda.get_device_name() if torch.cuda.is_available() and not args.cpu else 'cpu'}"
+          f"; CLIP random:{args.arch}; {args.classes} base classes, {args.novel} novel per step "
+          f"(SAR); median of {args.steps} steps after {args.warmup} warm-up")
+    print(tabulate(rows, headers="keys", floatfmt=".2f", tablefmt="github"))
+    return rows
+
+
+def add_ratios(rows):
+    """Ratios against the upstream-equivalent reference and, for SAR, against its baseline."""
+    reference = {r["trainer"]: r for r in rows if r["context"].startswith("77")}
+    ours = {r["trainer"]: r for r in rows if not r["context"].startswith("77")}
+    for row in rows:
+        ref = reference.get(baseline_of(row["trainer"]))
+        row["vs upstream"] = row["ms/step"] / ref["ms/step"] if ref else float("nan")
+        base = ours.get(baseline_of(row["trainer"])) if row["trainer"].endswith("_SAR") else None
+        row["SAR/base time"] = row["ms/step"] / base["ms/step"] if base else float("nan")
+        row["SAR/base mem"] = row["peak GiB"] / base["peak GiB"] if base else float("nan")
+
+
+def pipeline(args):
+    """Images/s of the training input pipeline alone (decode + augment + collate + transfer)."""
+    from dassl.data import DataManager
+
+    rows = []
+    for workers in args.workers:
+        cfg = extend_cfg(get_cfg_default())
+        cfg.merge_from_file(os.path.join("configs", "datasets", f"{args.dataset}.yaml"))
+        cfg.merge_from_file(os.path.join("configs", "trainers", "CoOp", "vit_b16_ctxv1.yaml"))
+        cfg.DATASET.ROOT = args.root
+        cfg.DATASET.NUM_SHOTS = args.shots
+        cfg.DATALOADER.NUM_WORKERS = workers
+        cfg.DATALOADER.TRAIN_X.BATCH_SIZE = args.batch or 32
+        cfg.INPUT.SIZE = (args.image_size, args.image_size)
+        cfg.SEED = 1
+        cfg.USE_CUDA = torch.cuda.is_available()
+        dm = DataManager(cfg)
+        device = torch.device("cuda" if cfg.USE_CUDA else "cpu")
+        seen, start = 0, None
+        for epoch in range(args.epochs):
+            for batch in dm.train_loader_x:
+                batch["img"].to(device, non_blocking=True)
+                seen += batch["img"].shape[0] if start else 0
+                start = start or time.perf_counter()
+            del epoch
+        elapsed = time.perf_counter() - start
+        rows.append({"workers": workers, "images": seen, "seconds": elapsed,
+                     "images/s": seen / elapsed if elapsed else float("nan")})
+    print(tabulate(rows, headers="keys", floatfmt=".1f", tablefmt="github"))
+    return rows
+
+
+def parse_args(argv):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("mode", nargs="?", default="steps", choices=["steps", "pipeline"])
+    parser.add_argument("--trainers", nargs="+", default=["CoOp", "CoOp_SAR"])
+    parser.add_argument("--classes", type=int, default=500)
+    parser.add_argument("--novel", type=int, default=500, help="SAR's NUM_NOVEL")
+    parser.add_argument("--batch", type=int, default=0, help="0 = the config's batch size")
+    parser.add_argument("--prec", default="bf16", choices=["fp16", "fp32", "amp", "bf16"])
+    parser.add_argument("--arch", default="ViT-B/16", help="random CLIP architecture")
+    parser.add_argument("--steps", type=int, default=20)
+    parser.add_argument("--warmup", type=int, default=5)
+    parser.add_argument("--compare", action="store_true")
+    parser.add_argument("--cpu", action="store_true", help="stay on the CPU")
+    parser.add_argument("--tiny", action="store_true",
+                        help="smoke run: tiny CLIP, 10 classes, batch 2, on the CPU")
+    parser.add_argument("--root", default="", help="pipeline: data root")
+    parser.add_argument("--dataset", default="imagenet", help="pipeline: dataset config stem")
+    parser.add_argument("--workers", nargs="+", type=int, default=[0, 4, 8])
+    parser.add_argument("--shots", type=int, default=16)
+    parser.add_argument("--epochs", type=int, default=2)
+    parser.add_argument("--image-size", type=int, default=224)
+    args = parser.parse_args(argv)
+    if args.tiny:
+        args.arch, args.classes, args.novel, args.batch, args.cpu = "tiny", 10, 6, 2, True
+        args.warmup = min(args.warmup, 1)
+    return args
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    return pipeline(args) if args.mode == "pipeline" else benchmark(args)
+
+
+if __name__ == "__main__":
+    main()
