@@ -26,13 +26,13 @@ from dassl_fallback import ensure_dassl  # noqa: E402
 ensure_dassl()
 
 import torch  # noqa: E402
-from dassl.config import get_cfg_default  # noqa: E402
-from dassl.engine import TRAINER_REGISTRY  # noqa: E402
 from open_clip.zero_shot_metadata import IMAGENET_CLASSNAMES  # noqa: E402
 from tabulate import tabulate  # noqa: E402
 
 import datasets  # noqa: E402,F401
 import trainers.sar_trainers  # noqa: E402,F401  (imports every baseline too)
+from dassl.config import get_cfg_default  # noqa: E402
+from dassl.engine import TRAINER_REGISTRY  # noqa: E402
 from trainers.config import extend_cfg  # noqa: E402
 from trainers.text_encoder import TextEncoder  # noqa: E402
 
@@ -160,8 +160,10 @@ def benchmark(args):
             f.write("\n".join(bank))
         rows = [run_one(spec, args, bank_file) for spec in specs]
     add_ratios(rows)
-    print(f"device: {torch.cuda.get_device_name() if torch.cuda.is_available() and not args.cpu else 'cpu'}"
-          f"; CLIP random:{args.arch}; {args.classes} base classes, {args.novel} novel per step "
+    on_gpu = torch.cuda.is_available() and not args.cpu
+    device = torch.cuda.get_device_name() if on_gpu else "cpu"
+    print(f"device: {device}; CLIP random:{args.arch}; {args.classes} base classes, "
+          f"{args.novel} novel per step "
           f"(SAR); median of {args.steps} steps after {args.warmup} warm-up")
     print(tabulate(rows, headers="keys", floatfmt=".2f", tablefmt="github"))
     return rows
