@@ -1,7 +1,9 @@
-"""Shared test fixtures' building blocks: the tiny CLIP and a synthetic data root."""
+"""Shared test building blocks: the tiny CLIP, a synthetic EuroSAT root, train.py's command line."""
 
 import os
 
+from dassl.config import get_cfg_default
+from tools.make_synthetic_data import write_synthetic_root
 from tools.make_tiny_clip import write_tiny_clip
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -21,3 +23,87 @@ TINY_OPTS = [
     "USE_CUDA", "False",
     "DATALOADER.NUM_WORKERS", "0",
 ]
+
+EUROSAT = ["--dataset-config-file", "configs/datasets/eurosat.yaml"]
+COOP = ["--trainer", "CoOp", "--config-file", "configs/trainers/CoOp/vit_b16_ctxv1.yaml"]
+
+
+def eurosat_setup(tmp_path_factory, name):
+    """A fresh folder ``name`` with a synthetic EuroSAT root and the tiny CLIP.
+
+    Returns ``(root, clip, folder)``: the data root (str), the CLIP checkpoint (str), the folder.
+    """
+    base = tmp_path_factory.mktemp(name)
+    root = str(base / "data")
+    write_synthetic_root(root, datasets=["EuroSAT"])
+    return root, tiny_clip_path(base), base
+
+
+def train_argv(root, clip, out, trainer, config, *flags, opts=()):
+    """train.py's arguments: ``trainer`` with configs/trainers/``config``.yaml on EuroSAT.
+
+    ``flags`` (and any KEY VALUE opts among them) go right after --output-dir; ``opts`` go last,
+    after the tiny CLIP and TINY_OPTS, so they win over both.
+    """
+    return [
+        "--root", root, "--trainer", trainer, "--seed", "1",
+        *EUROSAT, "--config-file", f"configs/trainers/{config}.yaml",
+        "--output-dir", str(out), *flags,
+        "MODEL.BACKBONE.NAME", clip, *TINY_OPTS, *opts,
+    ]
+
+
+def eval_on_new(model_dir, epoch=1):
+    """Flags and opts for train.py: evaluate ``model_dir``'s epoch ``epoch`` on the new classes."""
+    return ["--eval-only", "--model-dir", str(model_dir), "--load-epoch", str(epoch),
+            "DATASET.SUBSAMPLE_CLASSES", "new"]
+
+
+def trainer_for(argv):
+    """The trainer train.py would build for ``argv``, without training or evaluating it."""
+    import train
+    from dassl.engine import build_trainer
+
+    return build_trainer(train.setup_cfg(train.build_parser().parse_args(argv)))
+
+
+def read_log(directory):
+    with open(os.path.join(directory, "log.txt")) as f:
+        return f.read()
+
+
+def train_steps(trainer, steps=2):
+    """A few real training steps through the trainer's own forward_backward."""
+    trainer.set_model_mode("train")
+    trainer.epoch, trainer.num_batches = 0, 100
+    summary = None
+    for index, batch in zip(range(steps), trainer.train_loader_x):
+        trainer.batch_idx = index
+        summary = trainer.forward_backward(batch)
+    return summary
+
+
+def record_blocks(blocks):
+    """Inputs and outputs of every block, keyed ("in"|"out", layer)."""
+    record, handles = {}, []
+    for i, block in enumerate(blocks):
+        handles.append(block.register_forward_pre_hook(
+            lambda _m, args, i=i: record.__setitem__(("in", i), args[0].detach().clone())))
+        handles.append(block.register_forward_hook(
+            lambda _m, _args, out, i=i: record.__setitem__(("out", i), out.detach().clone())))
+    return record, handles
+
+
+def coop_optim_cfg(**overrides):
+    """Dassl's default config with the CoOp-family optimiser: SGD 0.002, cosine, 1 constant
+    warm-up epoch, 5 epochs; ``overrides`` set further OPTIM keys."""
+    cfg = get_cfg_default()
+    cfg.OPTIM.NAME = "sgd"
+    cfg.OPTIM.LR = 0.002
+    cfg.OPTIM.LR_SCHEDULER = "cosine"
+    cfg.OPTIM.MAX_EPOCH = 5
+    cfg.OPTIM.WARMUP_EPOCH = 1
+    cfg.OPTIM.WARMUP_TYPE = "constant"
+    for key, value in overrides.items():
+        setattr(cfg.OPTIM, key, value)
+    return cfg

@@ -1,16 +1,12 @@
 """CoCoOp end to end through the real train.py, plus its mechanics on the tiny CLIP."""
 
-import os
-
 import pytest
 import torch
 
 import train
 import trainers.cocoop  # noqa: F401  (registers CoCoOp whether or not train.py imports it)
 from dassl.config import get_cfg_default
-from dassl.engine import build_trainer
-from tests.helpers import TINY_OPTS, tiny_clip_path
-from tools.make_synthetic_data import write_synthetic_root
+from tests.helpers import eurosat_setup, eval_on_new, read_log, train_argv, train_steps, trainer_for
 from trainers.backbone import apply_precision, load_clip
 from trainers.config import extend_cfg
 from trainers.prompts import ClassTokens
@@ -20,25 +16,16 @@ NAMES = ["annual crop land", "forest", "river"]
 
 @pytest.fixture(scope="module")
 def setup(tmp_path_factory):
-    base = tmp_path_factory.mktemp("cocoop")
-    root = str(base / "data")
-    write_synthetic_root(root, datasets=["EuroSAT"])
-    return root, tiny_clip_path(base), base
+    return eurosat_setup(tmp_path_factory, "cocoop")
 
 
 def argv(setup, out, *extra, config="vit_b16_c4_ep10_batch1_ctxv1"):
     root, clip, _ = setup
-    return [
-        "--root", root, "--trainer", "CoCoOp", "--seed", "1",
-        "--dataset-config-file", "configs/datasets/eurosat.yaml",
-        "--config-file", f"configs/trainers/CoCoOp/{config}.yaml",
-        "--output-dir", str(out), *extra,
-        "MODEL.BACKBONE.NAME", clip, *TINY_OPTS,
-    ]
+    return train_argv(root, clip, out, "CoCoOp", f"CoCoOp/{config}", *extra)
 
 
 def make_trainer(setup, out, *opts):
-    return build_trainer(train.setup_cfg(train.build_parser().parse_args(argv(setup, out, *opts))))
+    return trainer_for(argv(setup, out, *opts))
 
 
 def make_model(setup, prec="fp32"):
@@ -48,22 +35,6 @@ def make_model(setup, prec="fp32"):
     torch.manual_seed(0)
     clip_model = apply_precision(load_clip(setup[1]), prec)
     return trainers.cocoop.CustomCLIP(cfg, NAMES, clip_model)
-
-
-def read_log(directory):
-    with open(os.path.join(directory, "log.txt")) as f:
-        return f.read()
-
-
-def train_steps(trainer, steps=2):
-    """A few real training steps through the trainer's own forward_backward."""
-    trainer.set_model_mode("train")
-    trainer.epoch, trainer.num_batches = 0, 100
-    summary = None
-    for index, batch in zip(range(steps), trainer.train_loader_x):
-        trainer.batch_idx = index
-        summary = trainer.forward_backward(batch)
-    return summary
 
 
 def test_train_base_then_evaluate_new(setup):
@@ -80,9 +51,7 @@ def test_train_base_then_evaluate_new(setup):
     assert state["meta_net.linear2.weight"].shape == (64, 32 // 16)  # -> ctx_dim
 
     test_out = setup[2] / "test_new"
-    code = train.main(argv(setup, test_out, "--eval-only", "--model-dir", str(out),
-                           "--load-epoch", "1", "DATASET.SUBSAMPLE_CLASSES", "new"))
-    assert code == 0
+    assert train.main(argv(setup, test_out, *eval_on_new(out))) == 0
     log = read_log(test_out)
     assert "Loading weights to prompt_learner" in log and "* accuracy:" in log
 

@@ -1,38 +1,19 @@
 """CoOp end to end through the real train.py, plus its mechanics on the tiny CLIP."""
 
-import os
-
 import pytest
 import torch
 
 import train
-from tests.helpers import TINY_OPTS, tiny_clip_path
-from tools.make_synthetic_data import write_synthetic_root
+from tests.helpers import eurosat_setup, eval_on_new, read_log, train_argv
 
 
 @pytest.fixture(scope="module")
 def setup(tmp_path_factory):
-    base = tmp_path_factory.mktemp("coop")
-    root = str(base / "data")
-    write_synthetic_root(root, datasets=["EuroSAT"])
-    return root, tiny_clip_path(base), base
+    return eurosat_setup(tmp_path_factory, "coop")
 
 
 def run_coop(root, clip, out, *extra, config="vit_b16_ctxv1"):
-    argv = [
-        "--root", root, "--trainer", "CoOp", "--seed", "1",
-        "--dataset-config-file", "configs/datasets/eurosat.yaml",
-        "--config-file", f"configs/trainers/CoOp/{config}.yaml",
-        "--output-dir", str(out),
-        *extra,
-        "MODEL.BACKBONE.NAME", clip, *TINY_OPTS,
-    ]
-    return train.main(argv)
-
-
-def read_log(directory):
-    with open(os.path.join(directory, "log.txt")) as f:
-        return f.read()
+    return train.main(train_argv(root, clip, out, "CoOp", f"CoOp/{config}", *extra))
 
 
 def test_train_base_then_evaluate_new(setup, capfd):
@@ -47,9 +28,7 @@ def test_train_base_then_evaluate_new(setup, capfd):
     assert state["state_dict"]["ctx"].shape == (4, 64)
 
     test_out = base / "test_new"
-    code = run_coop(root, clip, test_out, "--eval-only", "--model-dir", str(out),
-                    "--load-epoch", "1", "DATASET.SUBSAMPLE_CLASSES", "new")
-    assert code == 0
+    assert run_coop(root, clip, test_out, *eval_on_new(out)) == 0
     log = read_log(test_out)
     assert "Loading weights to prompt_learner" in log and "* accuracy:" in log
     assert "Finish training" not in log

@@ -8,7 +8,6 @@ from pathlib import Path
 import pytest
 import torch
 
-from dassl.config import get_cfg_default
 from dassl.optim import build_lr_scheduler, build_optimizer
 from dassl.utils import (
     load_checkpoint,
@@ -17,16 +16,11 @@ from dassl.utils import (
     save_checkpoint,
 )
 from dassl.utils.safe_pickle import InertObject
+from tests.helpers import coop_optim_cfg
 
 
 def _toy():
-    cfg = get_cfg_default()
-    cfg.OPTIM.NAME = "sgd"
-    cfg.OPTIM.LR = 0.002
-    cfg.OPTIM.LR_SCHEDULER = "cosine"
-    cfg.OPTIM.MAX_EPOCH = 5
-    cfg.OPTIM.WARMUP_EPOCH = 1
-    cfg.OPTIM.WARMUP_TYPE = "constant"
+    cfg = coop_optim_cfg()
     model = torch.nn.Linear(4, 3)
     optim = build_optimizer(model, cfg.OPTIM)
     sched = build_lr_scheduler(optim, cfg.OPTIM)
@@ -83,8 +77,11 @@ def test_atomic_write_keeps_previous_checkpoint(tmp_path, monkeypatch):
     good_weight = model.weight.detach().clone()
 
     def failing_save(obj, f, *args, **kwargs):
-        with open(f, "wb") as fh:
-            fh.write(b"PK\x03\x04 half a checkpoint")
+        if hasattr(f, "write"):
+            f.write(b"PK\x03\x04 half a checkpoint")
+        else:
+            with open(f, "wb") as fh:
+                fh.write(b"PK\x03\x04 half a checkpoint")
         raise OSError("No space left on device")
 
     monkeypatch.setattr(torch, "save", failing_save)

@@ -8,21 +8,12 @@ import torch
 
 from dassl.config import get_cfg_default
 from dassl.optim import build_lr_scheduler, build_optimizer
+from tests.helpers import coop_optim_cfg
 
 
 def _optim_cfg(**overrides):
-    cfg = get_cfg_default()
-    cfg.OPTIM.NAME = "sgd"
-    cfg.OPTIM.LR = 0.002
-    cfg.OPTIM.LR_SCHEDULER = "cosine"
-    cfg.OPTIM.MAX_EPOCH = 5
-    cfg.OPTIM.WARMUP_EPOCH = 1
-    cfg.OPTIM.WARMUP_TYPE = "constant"
-    cfg.OPTIM.WARMUP_CONS_LR = 1e-5
-    cfg.OPTIM.WARMUP_RECOUNT = True
-    for k, v in overrides.items():
-        setattr(cfg.OPTIM, k, v)
-    return cfg.OPTIM
+    overrides = {"WARMUP_CONS_LR": 1e-5, "WARMUP_RECOUNT": True, **overrides}
+    return coop_optim_cfg(**overrides).OPTIM
 
 
 def _epoch_start_lrs(optim_cfg, n_epochs=5):

@@ -5,7 +5,7 @@ import copy
 import pytest
 import torch
 
-from tests.helpers import tiny_clip_path
+from tests.helpers import record_blocks, tiny_clip_path
 from trainers.backbone import load_clip
 from trainers.image_encoder import ImageEncoder
 
@@ -31,17 +31,6 @@ def prompts(width, depth, seed=0):
     shallow = torch.randn(N_CTX, width, generator=generator)
     deep = [torch.randn(N_CTX, width, generator=generator) for _ in range(depth - 1)]
     return shallow, deep
-
-
-def record_blocks(blocks):
-    """Inputs and outputs of every block, keyed ("in"|"out", layer)."""
-    record, handles = {}, []
-    for i, block in enumerate(blocks):
-        handles.append(block.register_forward_pre_hook(
-            lambda _m, args, i=i: record.__setitem__(("in", i), args[0].detach().clone())))
-        handles.append(block.register_forward_hook(
-            lambda _m, _args, out, i=i: record.__setitem__(("out", i), out.detach().clone())))
-    return record, handles
 
 
 def test_without_prompts_it_is_clips_own_forward(visual):

@@ -1,7 +1,5 @@
 """KgCoOp end to end through the real train.py, plus its knowledge-guided term."""
 
-import os
-
 import pytest
 import torch
 
@@ -9,9 +7,7 @@ import train
 import trainers.base
 import trainers.kgcoop  # noqa: F401  (registers KgCoOp whether or not train.py imports it)
 from dassl.config import get_cfg_default
-from dassl.engine import build_trainer
-from tests.helpers import TINY_OPTS, tiny_clip_path
-from tools.make_synthetic_data import write_synthetic_root
+from tests.helpers import eurosat_setup, eval_on_new, read_log, train_argv, train_steps, trainer_for
 from trainers.backbone import apply_precision, load_clip
 from trainers.config import extend_cfg
 
@@ -20,25 +16,16 @@ NAMES = ["annual crop land", "forest", "river"]
 
 @pytest.fixture(scope="module")
 def setup(tmp_path_factory):
-    base = tmp_path_factory.mktemp("kgcoop")
-    root = str(base / "data")
-    write_synthetic_root(root, datasets=["EuroSAT"])
-    return root, tiny_clip_path(base), base
+    return eurosat_setup(tmp_path_factory, "kgcoop")
 
 
 def argv(setup, out, *extra):
     root, clip, _ = setup
-    return [
-        "--root", root, "--trainer", "KgCoOp", "--seed", "1",
-        "--dataset-config-file", "configs/datasets/eurosat.yaml",
-        "--config-file", "configs/trainers/KgCoOp/vit_b16_ep100_ctxv1.yaml",
-        "--output-dir", str(out), *extra,
-        "MODEL.BACKBONE.NAME", clip, *TINY_OPTS,
-    ]
+    return train_argv(root, clip, out, "KgCoOp", "KgCoOp/vit_b16_ep100_ctxv1", *extra)
 
 
 def make_trainer(setup, out, *opts):
-    return build_trainer(train.setup_cfg(train.build_parser().parse_args(argv(setup, out, *opts))))
+    return trainer_for(argv(setup, out, *opts))
 
 
 def make_model(setup, dataset, prec="fp32"):
@@ -46,22 +33,6 @@ def make_model(setup, dataset, prec="fp32"):
     cfg.TRAINER.COOP.CTX_INIT = True  # "a photo of a", as KgCoOp's YAML says
     cfg.DATASET.NAME = dataset
     return trainers.kgcoop.CustomCLIP(cfg, NAMES, apply_precision(load_clip(setup[1]), prec))
-
-
-def read_log(directory):
-    with open(os.path.join(directory, "log.txt")) as f:
-        return f.read()
-
-
-def train_steps(trainer, steps=2):
-    """A few real training steps through the trainer's own forward_backward."""
-    trainer.set_model_mode("train")
-    trainer.epoch, trainer.num_batches = 0, 100
-    summary = None
-    for index, batch in zip(range(steps), trainer.train_loader_x):
-        trainer.batch_idx = index
-        summary = trainer.forward_backward(batch)
-    return summary
 
 
 def test_train_base_then_evaluate_new(setup):
@@ -75,9 +46,7 @@ def test_train_base_then_evaluate_new(setup):
     assert state["ctx"].shape == (4, 64)  # CTX_INIT True: the 4 tokens of "a photo of a"
 
     test_out = setup[2] / "test_new"
-    code = train.main(argv(setup, test_out, "--eval-only", "--model-dir", str(out),
-                           "--load-epoch", "1", "DATASET.SUBSAMPLE_CLASSES", "new"))
-    assert code == 0
+    assert train.main(argv(setup, test_out, *eval_on_new(out))) == 0
     log = read_log(test_out)
     assert "Loading weights to prompt_learner" in log and "* accuracy:" in log
 

@@ -1,16 +1,20 @@
 """MaPLe end to end through the real train.py, plus its coupled deep prompts per layer."""
 
-import os
-
 import pytest
 import torch
 
 import train
 import trainers.maple  # noqa: F401  (registers MaPLe whether or not train.py imports it)
 from dassl.config import get_cfg_default
-from dassl.engine import build_trainer
-from tests.helpers import TINY_OPTS, tiny_clip_path
-from tools.make_synthetic_data import write_synthetic_root
+from tests.helpers import (
+    eurosat_setup,
+    eval_on_new,
+    read_log,
+    record_blocks,
+    train_argv,
+    train_steps,
+    trainer_for,
+)
 from trainers.backbone import apply_precision, load_clip
 from trainers.config import extend_cfg
 from trainers.prompts import ClassTokens
@@ -21,26 +25,17 @@ N_CTX = 2
 
 @pytest.fixture(scope="module")
 def setup(tmp_path_factory):
-    base = tmp_path_factory.mktemp("maple")
-    root = str(base / "data")
-    write_synthetic_root(root, datasets=["EuroSAT"])
-    return root, tiny_clip_path(base), base
+    return eurosat_setup(tmp_path_factory, "maple")
 
 
 def argv(setup, out, *extra):
     root, clip, _ = setup
-    return [
-        "--root", root, "--trainer", "MaPLe", "--seed", "1",
-        "--dataset-config-file", "configs/datasets/eurosat.yaml",
-        "--config-file", "configs/trainers/MaPLe/vit_b16_c2_ep5_batch4_2ctx.yaml",
-        "--output-dir", str(out), *extra,
-        "MODEL.BACKBONE.NAME", clip, *TINY_OPTS,
-        "TRAINER.MAPLE.PROMPT_DEPTH", "2",  # the tiny CLIP has 2 layers
-    ]
+    return train_argv(root, clip, out, "MaPLe", "MaPLe/vit_b16_c2_ep5_batch4_2ctx", *extra,
+                      opts=["TRAINER.MAPLE.PROMPT_DEPTH", "2"])  # the tiny CLIP has 2 layers
 
 
 def make_trainer(setup, out, *opts):
-    return build_trainer(train.setup_cfg(train.build_parser().parse_args(argv(setup, out, *opts))))
+    return trainer_for(argv(setup, out, *opts))
 
 
 def make_model(setup, depth, prec="fp32", seed=0):
@@ -49,33 +44,6 @@ def make_model(setup, depth, prec="fp32", seed=0):
     torch.manual_seed(seed)
     clip_model = apply_precision(load_clip(setup[1]), prec)
     return trainers.maple.CustomCLIP(cfg, NAMES, clip_model)
-
-
-def read_log(directory):
-    with open(os.path.join(directory, "log.txt")) as f:
-        return f.read()
-
-
-def train_steps(trainer, steps=2):
-    """A few real training steps through the trainer's own forward_backward."""
-    trainer.set_model_mode("train")
-    trainer.epoch, trainer.num_batches = 0, 100
-    summary = None
-    for index, batch in zip(range(steps), trainer.train_loader_x):
-        trainer.batch_idx = index
-        summary = trainer.forward_backward(batch)
-    return summary
-
-
-def record_blocks(blocks):
-    """Inputs and outputs of every block, keyed ("in"|"out", layer)."""
-    record, handles = {}, []
-    for i, block in enumerate(blocks):
-        handles.append(block.register_forward_pre_hook(
-            lambda _m, args, i=i: record.__setitem__(("in", i), args[0].detach().clone())))
-        handles.append(block.register_forward_hook(
-            lambda _m, _args, out, i=i: record.__setitem__(("out", i), out.detach().clone())))
-    return record, handles
 
 
 def run_recorded(model, image):
@@ -107,9 +75,7 @@ def test_train_base_then_evaluate_new(setup):
     assert state["proj.weight"].shape == (64, 64)  # ctx_dim -> vision width
 
     test_out = setup[2] / "test_new"
-    code = train.main(argv(setup, test_out, "--eval-only", "--model-dir", str(out),
-                           "--load-epoch", "1", "DATASET.SUBSAMPLE_CLASSES", "new"))
-    assert code == 0
+    assert train.main(argv(setup, test_out, *eval_on_new(out))) == 0
     log = read_log(test_out)
     assert "Loading weights to MultiModalPromptLearner" in log and "* accuracy:" in log
 

@@ -6,20 +6,13 @@ import pytest
 import torch
 
 import train
-from tests.helpers import TINY_OPTS, tiny_clip_path
-from tools.make_synthetic_data import write_synthetic_root
+from tests.helpers import COOP, EUROSAT, TINY_OPTS, eurosat_setup
 from trainers.base import PromptTrainer
-
-EUROSAT = ["--dataset-config-file", "configs/datasets/eurosat.yaml"]
-COOP = ["--trainer", "CoOp", "--config-file", "configs/trainers/CoOp/vit_b16_ctxv1.yaml"]
 
 
 @pytest.fixture(scope="module")
 def setup(tmp_path_factory):
-    base = tmp_path_factory.mktemp("reliability")
-    root = str(base / "data")
-    write_synthetic_root(root, datasets=["EuroSAT"])
-    clip = tiny_clip_path(base)
+    root, clip, base = eurosat_setup(tmp_path_factory, "reliability")
     trained = base / "trained"
     code = train.main(["--root", root, *COOP, *EUROSAT, "--output-dir", str(trained), "--seed", "1",
                        "MODEL.BACKBONE.NAME", clip, *TINY_OPTS])
@@ -104,3 +97,42 @@ def test_checkpoints_load_with_weights_only(setup):
     _, _, trained = setup
     state = torch.load(trained / "prompt_learner" / "model.pth.tar-1", weights_only=True)
     assert set(state) >= {"state_dict", "epoch", "optimizer", "scheduler"}
+
+
+@pytest.mark.parametrize("file_name,content", [
+    ("bank.json", '{"classes": ['),  # malformed JSON
+    ("bank.txt", "# nothing but a comment\nForest\n"),  # empty once EuroSAT's class is dropped
+], ids=["malformed", "empty-after-leak-guard"])
+def test_bad_novel_bank_names_the_file(setup, capsys, tmp_path, file_name, content):
+    root, clip, _ = setup
+    bank = tmp_path / file_name
+    bank.write_text(content)
+    out = tmp_path / "o"
+    code = train.main(["--root", root, "--trainer", "CoOp_SAR", *EUROSAT, "--config-file",
+                       "configs/trainers/CoOp_SAR/vit_b16_ctxv1.yaml", "--output-dir", str(out),
+                       "MODEL.BACKBONE.NAME", clip, *TINY_OPTS,
+                       "TRAINER.SAR.NOVEL_SOURCE", str(bank)])
+    assert code != 0
+    assert file_name in last_error(capsys)
+    assert not out.exists()
+
+
+def test_upstream_checkpoint_with_pickled_scheduler_loads_weights_only(setup, tmp_path, capsys):
+    """Upstream Dassl pickles the warm-up scheduler's successor object; we never run it."""
+    root, clip, trained = setup
+    state = torch.load(trained / "prompt_learner" / "model.pth.tar-1", weights_only=True)
+    param = torch.nn.Parameter(torch.zeros(1))
+    optimizer = torch.optim.SGD([param], lr=0.002)
+    upstream = dict(state, scheduler={"successor": torch.optim.lr_scheduler.CosineAnnealingLR(
+        optimizer, 10), "last_epoch": 1}, optimizer=optimizer.state_dict())
+    model_dir = tmp_path / "upstream"
+    (model_dir / "prompt_learner").mkdir(parents=True)
+    torch.save(upstream, model_dir / "prompt_learner" / "model.pth.tar-1")
+    with pytest.raises(Exception):  # noqa: B017  (the plain safe load refuses the pickled object)
+        torch.load(model_dir / "prompt_learner" / "model.pth.tar-1", weights_only=True)
+    out = tmp_path / "eval"
+    code = train.main(["--root", root, *COOP, *EUROSAT, "--output-dir", str(out), "--eval-only",
+                       "--model-dir", str(model_dir), "--load-epoch", "1",
+                       "MODEL.BACKBONE.NAME", clip, *TINY_OPTS])
+    assert code == 0
+    assert "* accuracy:" in (out / "log.txt").read_text()

@@ -10,18 +10,14 @@ import time
 import pytest
 import torch
 
-from tests.helpers import ROOT, tiny_clip_path
-from tools.make_synthetic_data import write_synthetic_root
+from tests.helpers import ROOT, eurosat_setup
 
 EPOCHS = 6
 
 
 @pytest.fixture(scope="module")
 def setup(tmp_path_factory):
-    base = tmp_path_factory.mktemp("resume")
-    root = str(base / "data")
-    write_synthetic_root(root, datasets=["EuroSAT"])
-    return root, tiny_clip_path(base), base
+    return eurosat_setup(tmp_path_factory, "resume")
 
 
 def command(root, clip, out):

@@ -10,10 +10,8 @@ import yaml
 import train
 import trainers.sar
 import trainers.sar_trainers  # noqa: F401  (registers the SAR trainers)
-from dassl.engine import build_trainer
 from dassl.utils import load_checkpoint
-from tests.helpers import ROOT, TINY_OPTS, tiny_clip_path
-from tools.make_synthetic_data import write_synthetic_root
+from tests.helpers import ROOT, eurosat_setup, read_log, train_argv, trainer_for
 from trainers.backbone import load_clip
 from trainers.config import SAR_DEFAULTS
 from trainers.prompts import ClassTokens, assemble_prompts, hand_crafted_texts, init_context
@@ -37,35 +35,22 @@ TRAINERS = {  # SAR trainer: (its config file, the checkpoint folder of its base
 
 @pytest.fixture(scope="module")
 def env(tmp_path_factory):
-    base = tmp_path_factory.mktemp("sar")
-    root = str(base / "data")
-    write_synthetic_root(root, datasets=["EuroSAT"])
+    root, clip, base = eurosat_setup(tmp_path_factory, "sar")
     bank = base / "bank.txt"
     bank.write_text("\n".join(TRAIN_BANK) + "\n")
-    return SimpleNamespace(root=root, clip=tiny_clip_path(base), bank=str(bank), base=base)
+    return SimpleNamespace(root=root, clip=clip, bank=str(bank), base=base)
 
 
 def argv(env, trainer, out, flags=(), opts=(), config=None):
     config = config or TRAINERS.get(trainer, TRAINERS["CoOp_SAR"])[0]
-    return [
-        "--root", env.root, "--trainer", trainer, "--seed", "1",
-        "--dataset-config-file", "configs/datasets/eurosat.yaml",
-        "--config-file", f"configs/trainers/{config}.yaml",
-        "--output-dir", str(out), *flags,
-        "MODEL.BACKBONE.NAME", env.clip, *TINY_OPTS,
+    return train_argv(env.root, env.clip, out, trainer, config, *flags, opts=[
         "DATASET.SUBSAMPLE_CLASSES", "base", "TRAINER.SAR.NOVEL_SOURCE", env.bank,
         "TRAINER.MAPLE.PROMPT_DEPTH", "2", *opts,
-    ]
-
-
-def read_log(directory):
-    with open(os.path.join(directory, "log.txt")) as f:
-        return f.read()
+    ])
 
 
 def make_trainer(env, out, *opts, trainer="CoOp_SAR"):
-    args = train.build_parser().parse_args(argv(env, trainer, out, opts=opts))
-    return build_trainer(train.setup_cfg(args))
+    return trainer_for(argv(env, trainer, out, opts=opts))
 
 
 def first_batch(trainer):

@@ -7,19 +7,13 @@ import sys
 import pytest
 
 import train
-from tests.helpers import ROOT, TINY_OPTS, tiny_clip_path
+from tests.helpers import COOP, EUROSAT, ROOT, TINY_OPTS, eurosat_setup
 from tools.make_synthetic_data import write_synthetic_root
-
-EUROSAT = ["--dataset-config-file", "configs/datasets/eurosat.yaml"]
-COOP = ["--trainer", "CoOp", "--config-file", "configs/trainers/CoOp/vit_b16_ctxv1.yaml"]
 
 
 @pytest.fixture(scope="module")
 def setup(tmp_path_factory):
-    base = tmp_path_factory.mktemp("train")
-    root = str(base / "data")
-    write_synthetic_root(root, datasets=["EuroSAT"])
-    return root, tiny_clip_path(base), base
+    return eurosat_setup(tmp_path_factory, "train")
 
 
 def fails_with(capsys, argv, *fragments, code=None):

@@ -70,55 +70,28 @@ class DataManager:
             print("* Using custom transform for testing")
             tfm_test = custom_tfm_test
 
-        x_cfg = cfg.DATALOADER.TRAIN_X
-        train_loader_x = build_data_loader(
-            cfg,
-            sampler_type=x_cfg.SAMPLER,
-            data_source=dataset.train_x,
-            batch_size=x_cfg.BATCH_SIZE,
-            n_domain=x_cfg.N_DOMAIN,
-            n_ins=x_cfg.N_INS,
-            tfm=tfm_train,
-            is_train=True,
-            dataset_wrapper=dataset_wrapper,
-        )
+        def loader(data_source, loader_cfg, tfm, is_train):
+            return build_data_loader(
+                cfg,
+                sampler_type=loader_cfg.SAMPLER,
+                data_source=data_source,
+                batch_size=loader_cfg.BATCH_SIZE,
+                n_domain=loader_cfg.get("N_DOMAIN", 0),
+                n_ins=loader_cfg.get("N_INS", 2),
+                tfm=tfm,
+                is_train=is_train,
+                dataset_wrapper=dataset_wrapper,
+            )
 
+        x_cfg = cfg.DATALOADER.TRAIN_X
+        train_loader_x = loader(dataset.train_x, x_cfg, tfm_train, True)
         train_loader_u = None
         if dataset.train_u:
             u_cfg = x_cfg if cfg.DATALOADER.TRAIN_U.SAME_AS_X else cfg.DATALOADER.TRAIN_U
-            train_loader_u = build_data_loader(
-                cfg,
-                sampler_type=u_cfg.SAMPLER,
-                data_source=dataset.train_u,
-                batch_size=u_cfg.BATCH_SIZE,
-                n_domain=u_cfg.N_DOMAIN,
-                n_ins=u_cfg.N_INS,
-                tfm=tfm_train,
-                is_train=True,
-                dataset_wrapper=dataset_wrapper,
-            )
-
+            train_loader_u = loader(dataset.train_u, u_cfg, tfm_train, True)
         test_cfg = cfg.DATALOADER.TEST
-        val_loader = None
-        if dataset.val:
-            val_loader = build_data_loader(
-                cfg,
-                sampler_type=test_cfg.SAMPLER,
-                data_source=dataset.val,
-                batch_size=test_cfg.BATCH_SIZE,
-                tfm=tfm_test,
-                is_train=False,
-                dataset_wrapper=dataset_wrapper,
-            )
-        test_loader = build_data_loader(
-            cfg,
-            sampler_type=test_cfg.SAMPLER,
-            data_source=dataset.test,
-            batch_size=test_cfg.BATCH_SIZE,
-            tfm=tfm_test,
-            is_train=False,
-            dataset_wrapper=dataset_wrapper,
-        )
+        val_loader = loader(dataset.val, test_cfg, tfm_test, False) if dataset.val else None
+        test_loader = loader(dataset.test, test_cfg, tfm_test, False)
 
         self._num_classes = dataset.num_classes
         self._num_source_domains = len(cfg.DATASET.SOURCE_DOMAINS)

@@ -22,6 +22,7 @@ __all__ = [
     "check_isfile",
     "read_json",
     "write_json",
+    "atomic_write",
     "atomic_write_bytes",
     "set_random_seed",
     "download_url",
@@ -52,7 +53,7 @@ def read_json(fpath):
         return json.load(f)
 
 
-def _atomic_write(fpath, write_fn, mode):
+def atomic_write(fpath, write_fn, mode="wb"):
     """Write through a temp file in the target folder so a crash never leaves a torn file."""
     dirname = osp.dirname(osp.abspath(fpath))
     mkdir_if_missing(dirname)
@@ -70,7 +71,7 @@ def _atomic_write(fpath, write_fn, mode):
 
 
 def atomic_write_bytes(fpath, data):
-    _atomic_write(fpath, lambda f: f.write(data), "wb")
+    atomic_write(fpath, lambda f: f.write(data), "wb")
 
 
 def write_json(obj, fpath):
@@ -79,7 +80,7 @@ def write_json(obj, fpath):
     def _dump(f):
         json.dump(obj, f, indent=4, separators=(",", ": "))
 
-    _atomic_write(fpath, _dump, "w")
+    atomic_write(fpath, _dump, "w")
 
 
 def set_random_seed(seed):

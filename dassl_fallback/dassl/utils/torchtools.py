@@ -8,7 +8,6 @@ import os
 import os.path as osp
 import re
 import shutil
-import tempfile
 import warnings
 from collections import OrderedDict
 
@@ -16,7 +15,7 @@ import torch
 import torch.nn as nn
 
 from dassl.utils import safe_pickle
-from dassl.utils.tools import mkdir_if_missing
+from dassl.utils.tools import atomic_write, mkdir_if_missing
 
 __all__ = [
     "save_checkpoint",
@@ -29,48 +28,6 @@ __all__ = [
     "init_network_weights",
     "set_bn_to_eval",
 ]
-
-
-def _atomic_torch_save(obj, fpath):
-    """torch.save to a temp file beside ``fpath``, then os.replace: no reader sees a torn file."""
-    dirname = osp.dirname(osp.abspath(fpath))
-    fd, tmp = tempfile.mkstemp(prefix="." + osp.basename(fpath) + ".", suffix=".tmp", dir=dirname)
-    os.close(fd)
-    try:
-        torch.save(obj, tmp)
-        with open(tmp, "rb") as f:
-            os.fsync(f.fileno())
-        os.replace(tmp, fpath)
-    except BaseException:
-        if osp.exists(tmp):
-            os.remove(tmp)
-        raise
-
-
-def _atomic_copy(src, dst):
-    dirname = osp.dirname(osp.abspath(dst))
-    fd, tmp = tempfile.mkstemp(prefix="." + osp.basename(dst) + ".", suffix=".tmp", dir=dirname)
-    os.close(fd)
-    try:
-        shutil.copyfile(src, tmp)
-        os.replace(tmp, dst)
-    except BaseException:
-        if osp.exists(tmp):
-            os.remove(tmp)
-        raise
-
-
-def _atomic_write_text(fpath, text):
-    dirname = osp.dirname(osp.abspath(fpath))
-    fd, tmp = tempfile.mkstemp(prefix="." + osp.basename(fpath) + ".", suffix=".tmp", dir=dirname)
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-        os.replace(tmp, fpath)
-    except BaseException:
-        if osp.exists(tmp):
-            os.remove(tmp)
-        raise
 
 
 def save_checkpoint(state, save_dir, is_best=False, remove_module_from_keys=True, model_name=""):
@@ -91,14 +48,16 @@ def save_checkpoint(state, save_dir, is_best=False, remove_module_from_keys=True
     if not model_name:
         model_name = "model.pth.tar-" + str(state["epoch"])
     fpath = osp.join(save_dir, model_name)
-    _atomic_torch_save(state, fpath)
+    atomic_write(fpath, lambda f: torch.save(state, f))
     print(f"Checkpoint saved to {fpath}")
 
-    _atomic_write_text(osp.join(save_dir, "checkpoint"), osp.basename(fpath) + "\n")
+    pointer = osp.basename(fpath) + "\n"
+    atomic_write(osp.join(save_dir, "checkpoint"), lambda f: f.write(pointer), "w")
 
     if is_best:
         best_fpath = osp.join(save_dir, "model-best.pth.tar")
-        _atomic_copy(fpath, best_fpath)
+        with open(fpath, "rb") as source:
+            atomic_write(best_fpath, lambda f: shutil.copyfileobj(source, f))
         print(f'Best checkpoint saved to "{best_fpath}"')
 
 
