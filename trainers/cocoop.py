@@ -38,18 +38,20 @@ class PromptLearner(ClassTokenBuffers):
             ClassTokens.build(clip_model, classnames, self.prompt_prefix, self.n_ctx)
         )
 
-    def forward(self, image_features, tokens=None):
-        """Prompt embeddings (B, N, max_len, D): the context of image b is ctx + meta_net(f_b).
+    def forward(self, image_features, tokens=None, length=None):
+        """Prompt embeddings (B, N, length, D): the context of image b is ctx + meta_net(f_b).
 
-        Only the first ``tokens.max_len`` positions are built: the text encoder never looks
-        past the longest prompt's EOS, and B*N full-length prompts would waste memory.
+        Only the first ``length`` positions are built (the text encoder's context length,
+        ``tokens.max_len`` by default): it never looks past the longest prompt's EOS, and B*N
+        full-length prompts would waste memory.
         """
         tokens = self.class_tokens() if tokens is None else tokens
+        length = tokens.max_len if length is None else length
         shift = self.meta_net(image_features)  # (B, D)
         ctx = self.ctx.unsqueeze(0) + shift.unsqueeze(1)  # (B, n_ctx, D)
         n_img, n_cls = ctx.shape[0], len(tokens)
         prefix = tokens.prefix.unsqueeze(0).expand(n_img, -1, -1, -1)
-        suffix = tokens.suffix[:, : tokens.max_len - 1 - self.n_ctx]
+        suffix = tokens.suffix[:, : length - 1 - self.n_ctx]
         suffix = suffix.unsqueeze(0).expand(n_img, -1, -1, -1)
         ctx = ctx.to(prefix.dtype).unsqueeze(1).expand(-1, n_cls, -1, -1)
         return torch.cat([prefix, ctx, suffix], dim=2)
@@ -67,9 +69,10 @@ class CustomCLIP(PromptCLIP):
             raise ValueError("CoCoOp's prompts are conditioned on the image: pass image_features")
         n_cls = len(tokens)
         per_pass = max(1, self.prompts_per_pass // n_cls)
+        length = self.text_encoder.context_length(tokens.max_len)
         chunks = []
         for start in range(0, image_features.shape[0], per_pass):
-            prompts = self.prompt_learner(image_features[start : start + per_pass], tokens)
+            prompts = self.prompt_learner(image_features[start : start + per_pass], tokens, length)
             n_img = prompts.shape[0]
             features = self.text_encoder(
                 prompts.flatten(0, 1), tokens.tokenized.repeat(n_img, 1), max_len=tokens.max_len

@@ -56,10 +56,9 @@ class TextEncoder(nn.Module):
         (saves a device sync); computed from ``tokenized_prompts`` when not given.
         """
         eos = tokenized_prompts.argmax(dim=-1)
-        if not self.exact_truncation:
-            max_len = prompts.shape[1]
-        elif max_len is None:
+        if max_len is None:
             max_len = int(eos.max().item()) + 1
+        max_len = self.context_length(max_len)
         x = prompts[:, :max_len].to(self.dtype) + self.positional_embedding[:max_len]
         mask = self.attn_mask[:max_len, :max_len].to(self.dtype)
         x = run_blocks(self.transformer, x, deep_prompts, self._replace_context, attn_mask=mask)
@@ -77,6 +76,10 @@ class TextEncoder(nn.Module):
             return torch.cat([x[:, :1], ctx, x[:, 1 + n_ctx :]], dim=1)
         ctx = ctx.unsqueeze(1).expand(-1, x.shape[1], -1)
         return torch.cat([x[:1], ctx, x[1 + n_ctx :]], dim=0)
+
+    def context_length(self, max_len):
+        """Positions a pass runs for prompts whose longest EOS is at ``max_len - 1``."""
+        return max_len if self.exact_truncation else self.positional_embedding.shape[0]
 
     @torch.no_grad()
     def encode_tokens(self, tokenized, chunk_size=1000):
