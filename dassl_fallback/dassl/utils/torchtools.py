@@ -84,9 +84,8 @@ def load_checkpoint(fpath):
     except Exception as e:
         first_error = e
     try:
-        checkpoint = torch.load(
-            fpath, map_location="cpu", weights_only=False, pickle_module=safe_pickle
-        )
+        # weights_only=False only together with the restricted unpickler: nothing foreign runs
+        checkpoint = torch.load(fpath, "cpu", pickle_module=safe_pickle, weights_only=False)
     except Exception as e:
         raise RuntimeError(
             f'Cannot load checkpoint "{fpath}": {_first_line(first_error)} ({_first_line(e)})'
