@@ -5,6 +5,7 @@ one, its extra loss term (``compute_loss``). The SAR variants hook into ``comput
 through ``extra_classes``: the baseline's own text path is run once over base + extra classes.
 """
 
+import math
 from typing import NamedTuple
 
 import torch
@@ -161,14 +162,14 @@ class PromptTrainer(TrainerX):
         image, label = self.parse_batch_train(batch)
         with autocast_for(self.prec, self.device):
             terms, output = self.compute_loss(image, label)
-        values = torch.stack([term.detach().float() for term in terms.values()])
-        if not torch.isfinite(values).all():
+        # one device sync per step: the finiteness check and the log values share it
+        values = torch.stack([term.detach().float() for term in terms.values()]).tolist()
+        if not all(math.isfinite(value) for value in values):
             self.raise_non_finite(terms)
-        loss = sum(terms.values())
-        self.step_optimizer(loss)
-        summary = {"loss": float(values.sum())}
+        self.step_optimizer(sum(terms.values()))
+        summary = {"loss": sum(values)}
         if len(terms) > 1:
-            summary.update(zip(terms.keys(), values.tolist()))
+            summary.update(zip(terms.keys(), values))
         summary["acc"] = compute_accuracy(output.logits.detach(), label)[0].item()
         if (self.batch_idx + 1) == self.num_batches:
             self.update_lr()
