@@ -28,3 +28,19 @@ def test_pipeline_benchmark(tmp_path):
                            "--workers", "0", "--shots", "4", "--batch", "8", "--image-size", "32",
                            "--epochs", "2"])
     assert rows[0]["workers"] == 0 and rows[0]["images"] > 0
+
+
+def test_compiled_rows_are_compared_with_their_own_baseline():
+    rows = benchmark.main(["--tiny", "--steps", "1", "--trainers", "CoOp", "CoOp_SAR",
+                           "--compile", "default", "--compile-backend", "aot_eager"])
+    assert [(r["trainer"], r["compile"]) for r in rows] == [
+        ("CoOp", "-"), ("CoOp_SAR", "-"), ("CoOp", "default"), ("CoOp_SAR", "default")]
+    assert rows[3]["SAR/base time"] == rows[3]["ms/step"] / rows[2]["ms/step"]
+
+
+def test_text_encoder_rate_counts_flops_of_both_contexts():
+    rows = benchmark.main(["textenc", "--tiny", "--steps", "1"])
+    exact, full = rows
+    assert full["tokens"] == 77 and exact["tokens"] < 77
+    assert full["GFLOP"] > exact["GFLOP"] > 0
+    assert exact["of peak"] == exact["TFLOP/s"] / exact["matmul TFLOP/s"]

@@ -9,6 +9,10 @@ ratio of each SAR variant to its own baseline. Record GPU figures in docs/benchm
     python tools/benchmark.py --trainers CoOp CoOp_SAR --classes 500 --novel 500 --compare
     python tools/benchmark.py --tiny --steps 2              # CPU smoke run (tests use it)
     python tools/benchmark.py pipeline --root $DATA --dataset imagenet --workers 0 4 8
+    python tools/benchmark.py textenc --class-counts 100 500 1000   # FLOP rate vs matmul peak
+
+``--compile MODE`` adds a row per trainer with ``TRAINER.COMPILE.MODE`` set (torch.compile of
+both towers), timed after the warm-up steps that compile it.
 """
 
 import argparse
@@ -33,6 +37,7 @@ import datasets  # noqa: E402,F401
 import trainers.sar_trainers  # noqa: E402,F401  (imports every baseline too)
 from dassl.config import get_cfg_default  # noqa: E402
 from dassl.engine import TRAINER_REGISTRY  # noqa: E402
+from trainers.backbone import autocast_for  # noqa: E402
 from trainers.config import extend_cfg  # noqa: E402
 from trainers.text_encoder import TextEncoder  # noqa: E402
 
@@ -49,7 +54,8 @@ def baseline_of(trainer):
     return trainer[: -len("_SAR")] if trainer.endswith("_SAR") else trainer
 
 
-def build_cfg(trainer, arch, prec, batch, num_novel, bank_file, device):
+def build_cfg(trainer, arch, prec, batch, num_novel, bank_file, device, compile_mode="",
+              compile_backend="inductor"):
     cfg = extend_cfg(get_cfg_default())
     config = os.path.join("configs", "trainers", trainer, DEFAULT_CONFIGS[baseline_of(trainer)])
     cfg.merge_from_file(config + ".yaml")
@@ -66,6 +72,8 @@ def build_cfg(trainer, arch, prec, batch, num_novel, bank_file, device):
         cfg.INPUT.SIZE = (32, 32)
     cfg.TRAINER.SAR.NUM_NOVEL = num_novel
     cfg.TRAINER.SAR.NOVEL_SOURCE = bank_file
+    cfg.TRAINER.COMPILE.MODE = compile_mode
+    cfg.TRAINER.COMPILE.BACKEND = compile_backend
     return cfg
 
 
@@ -120,10 +128,11 @@ def time_steps(trainer, batch, image_size, steps, warmup):
 
 
 def run_one(spec, args, bank_file):
-    trainer, prec, full_context = spec
-    device = "cuda" if torch.cuda.is_available() and not args.cpu else "cpu"
+    trainer, prec, full_context, compile_mode = spec
+    device = benchmark_device(args)
     classnames = list(IMAGENET_CLASSNAMES[: args.classes])
-    cfg = build_cfg(trainer, args.arch, prec, args.batch or 0, args.novel, bank_file, device)
+    cfg = build_cfg(trainer, args.arch, prec, args.batch or 0, args.novel, bank_file, device,
+                    compile_mode, args.compile_backend)
     batch = args.batch or cfg.DATALOADER.TRAIN_X.BATCH_SIZE
     cfg.DATALOADER.TRAIN_X.BATCH_SIZE = batch
     cfg.freeze()
@@ -138,8 +147,13 @@ def run_one(spec, args, bank_file):
     if device == "cuda":
         torch.cuda.empty_cache()
     return {"trainer": trainer, "prec": instance_prec(prec, device),
-            "context": "77 (upstream)" if full_context else "exact", "batch": batch,
+            "context": "77 (upstream)" if full_context else "exact",
+            "compile": compile_mode or "-", "batch": batch,
             "ms/step": ms, "images/s": batch / ms * 1000, "peak GiB": peak}
+
+
+def benchmark_device(args):
+    return "cuda" if torch.cuda.is_available() and not args.cpu else "cpu"
 
 
 def instance_prec(prec, device):
@@ -147,10 +161,12 @@ def instance_prec(prec, device):
 
 
 def benchmark(args):
-    specs = [(trainer, args.prec, False) for trainer in args.trainers]
+    specs = [(trainer, args.prec, False, "") for trainer in args.trainers]
+    if args.compile:
+        specs += [(trainer, args.prec, False, args.compile) for trainer in args.trainers]
     if args.compare:
         for trainer in dict.fromkeys(baseline_of(t) for t in args.trainers):
-            specs.append((trainer, "fp16", True))
+            specs.append((trainer, "fp16", True, ""))
     with tempfile.TemporaryDirectory() as tmp:
         bank_file = os.path.join(tmp, "bank.txt")
         bank = IMAGENET_CLASSNAMES[args.classes : args.classes + max(args.novel, 1)]
@@ -172,13 +188,91 @@ def benchmark(args):
 def add_ratios(rows):
     """Ratios against the upstream-equivalent reference and, for SAR, against its baseline."""
     reference = {r["trainer"]: r for r in rows if r["context"].startswith("77")}
-    ours = {r["trainer"]: r for r in rows if not r["context"].startswith("77")}
+    ours = {(r["trainer"], r["compile"]): r for r in rows if not r["context"].startswith("77")}
     for row in rows:
         ref = reference.get(baseline_of(row["trainer"]))
         row["vs upstream"] = row["ms/step"] / ref["ms/step"] if ref else float("nan")
-        base = ours.get(baseline_of(row["trainer"])) if row["trainer"].endswith("_SAR") else None
+        sar = row["trainer"].endswith("_SAR")
+        base = ours.get((baseline_of(row["trainer"]), row["compile"])) if sar else None
         row["SAR/base time"] = row["ms/step"] / base["ms/step"] if base else float("nan")
         row["SAR/base mem"] = row["peak GiB"] / base["peak GiB"] if base else float("nan")
+
+
+def matmul_rate(device, dtype, size, repeats=10):
+    """Achieved TFLOP/s of a square matmul: the device's practical peak for this dtype."""
+    a = torch.randn(size, size, device=device, dtype=dtype)
+    b = torch.randn(size, size, device=device, dtype=dtype)
+    for _ in range(2):
+        a @ b
+    synchronize(device)
+    start = time.perf_counter()
+    for _ in range(repeats):
+        a @ b
+    synchronize(device)
+    return 2 * size**3 * repeats / (time.perf_counter() - start) / 1e12
+
+
+def synchronize(device):
+    if device == "cuda":
+        torch.cuda.synchronize()
+
+
+def text_encoder_rate(args):
+    """Forward + backward of CoOp's text path over N classes: ms, TFLOP/s, share of matmul peak.
+
+    FLOPs are counted by ``torch.utils.flop_counter`` on one pass (the frozen weights get no
+    gradient, so the backward is about one forward); the rate is FLOPs / median time.
+    """
+    device = benchmark_device(args)
+    dtypes = {"bf16": torch.bfloat16, "fp16": torch.float16, "amp": torch.float16}
+    dtype = dtypes.get(args.prec, torch.float32) if device == "cuda" else torch.float32
+    peak = matmul_rate(device, dtype, 8192 if device == "cuda" else 512)
+    rows = []
+    for classes in args.class_counts:
+        for full_context in (False, True):
+            TextEncoder.exact_truncation = not full_context
+            try:
+                tokens, flops, seconds = time_text_path(args, device, classes)
+            finally:
+                TextEncoder.exact_truncation = True
+            rate = flops / seconds / 1e12
+            rows.append({"classes": classes, "tokens": tokens, "ms": seconds * 1000,
+                         "GFLOP": flops / 1e9, "TFLOP/s": rate, "matmul TFLOP/s": peak,
+                         "of peak": rate / peak})
+    name = torch.cuda.get_device_name() if device == "cuda" else "cpu"
+    print(f"device: {name}; CLIP random:{args.arch}; CoOp text path, forward + backward, "
+          f"{instance_prec(args.prec, device)}; matmul peak measured with {dtype}")
+    print(tabulate(rows, headers="keys", floatfmt=".3g", tablefmt="github"))
+    return rows
+
+
+def time_text_path(args, device, classes):
+    """(context length, FLOPs of one pass, median seconds per pass) of CoOp's text path."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    cfg = build_cfg("CoOp", args.arch, args.prec, 1, 0, "", device)
+    cfg.freeze()
+    instance = offline_trainer("CoOp", cfg, list(IMAGENET_CLASSNAMES[:classes]))
+    model = instance.model
+    tokens = model.class_tokens()
+
+    def step():
+        with autocast_for(instance.prec, instance.device):
+            features = model.encode_text(tokens)
+        features.float().sum().backward()
+
+    with FlopCounterMode(display=False) as counter:
+        step()
+    times = []
+    for index in range(args.warmup + args.steps):
+        synchronize(device)
+        start = time.perf_counter()
+        step()
+        synchronize(device)
+        if index >= args.warmup:
+            times.append(time.perf_counter() - start)
+    context = model.text_encoder.context_length(tokens.max_len)
+    return context, counter.get_total_flops(), statistics.median(times)
 
 
 def pipeline(args):
@@ -215,7 +309,8 @@ def pipeline(args):
 
 def parse_args(argv):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("mode", nargs="?", default="steps", choices=["steps", "pipeline"])
+    parser.add_argument("mode", nargs="?", default="steps",
+                        choices=["steps", "pipeline", "textenc"])
     parser.add_argument("--trainers", nargs="+", default=["CoOp", "CoOp_SAR"])
     parser.add_argument("--classes", type=int, default=500)
     parser.add_argument("--novel", type=int, default=500, help="SAR's NUM_NOVEL")
@@ -226,6 +321,11 @@ def parse_args(argv):
     parser.add_argument("--warmup", type=int, default=5)
     parser.add_argument("--compare", action="store_true")
     parser.add_argument("--cpu", action="store_true", help="stay on the CPU")
+    parser.add_argument("--compile", default="", help="also time our rows with this "
+                        "TRAINER.COMPILE.MODE (default, reduce-overhead, max-autotune)")
+    parser.add_argument("--compile-backend", default="inductor")
+    parser.add_argument("--class-counts", nargs="+", type=int, default=[100, 500, 1000],
+                        help="textenc: class counts")
     parser.add_argument("--tiny", action="store_true",
                         help="smoke run: tiny CLIP, 10 classes, batch 2, on the CPU")
     parser.add_argument("--root", default="", help="pipeline: data root")
@@ -237,13 +337,15 @@ def parse_args(argv):
     args = parser.parse_args(argv)
     if args.tiny:
         args.arch, args.classes, args.novel, args.batch, args.cpu = "tiny", 10, 6, 2, True
+        args.class_counts = [10]
         args.warmup = min(args.warmup, 1)
     return args
 
 
 def main(argv=None):
     args = parse_args(argv)
-    return pipeline(args) if args.mode == "pipeline" else benchmark(args)
+    modes = {"steps": benchmark, "pipeline": pipeline, "textenc": text_encoder_rate}
+    return modes[args.mode](args)
 
 
 if __name__ == "__main__":

@@ -24,6 +24,7 @@ from trainers.backbone import (
     load_clip,
     resolve_precision,
 )
+from trainers.compilation import compile_settings, compile_towers, mark_step_begin
 from trainers.prompts import ClassTokens
 from trainers.text_encoder import TextEncoder
 
@@ -120,6 +121,7 @@ class PromptTrainer(TrainerX):
             raise ValueError(
                 f"TRAINER.{self.cfg_node}.PREC must be one of {PRECISIONS}, got {prec!r}"
             )
+        compile_settings(cfg)  # a bad TRAINER.COMPILE.MODE fails before anything is built
 
     def build_custom_clip(self, cfg, classnames, clip_model):
         raise NotImplementedError
@@ -142,6 +144,9 @@ class PromptTrainer(TrainerX):
         if cfg.MODEL.INIT_WEIGHTS:
             load_pretrained_weights(learnable, cfg.MODEL.INIT_WEIGHTS)
         self.model.to(self.device)
+        self.compiled = compile_settings(cfg) is not None
+        if self.compiled:
+            compile_towers(self.model, *compile_settings(cfg))
         self.optim = build_optimizer(learnable, cfg.OPTIM)
         self.sched = build_lr_scheduler(self.optim, cfg.OPTIM)
         self.register_model(self.model_name, learnable, self.optim, self.sched)
@@ -160,6 +165,7 @@ class PromptTrainer(TrainerX):
 
     def forward_backward(self, batch):
         image, label = self.parse_batch_train(batch)
+        mark_step_begin(self.compiled)
         with autocast_for(self.prec, self.device):
             terms, output = self.compute_loss(image, label)
         # one device sync per step: the finiteness check and the log values share it
@@ -201,6 +207,7 @@ class PromptTrainer(TrainerX):
 
     @torch.no_grad()
     def model_inference(self, image):
+        mark_step_begin(self.compiled)
         with autocast_for(self.prec, self.device):
             return self.model(image).logits.float()
 

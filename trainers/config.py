@@ -66,5 +66,10 @@ def extend_cfg(cfg):
 
     cfg.TRAINER.SAR = CN(dict(SAR_DEFAULTS))
 
+    # Ours, not upstream's: optional torch.compile of both towers (trainers/compilation.py).
+    cfg.TRAINER.COMPILE = CN()
+    cfg.TRAINER.COMPILE.MODE = ""  # "" = off | default | reduce-overhead | max-autotune | ...
+    cfg.TRAINER.COMPILE.BACKEND = "inductor"
+
     cfg.DATASET.SUBSAMPLE_CLASSES = "all"  # all | base | new
     return cfg

@@ -33,6 +33,8 @@ def run_blocks(transformer, x, deep_prompts, replace, attn_mask=None):
 class TextEncoder(nn.Module):
     # Benchmarks switch this off to time the upstream-equivalent full 77-token path.
     exact_truncation = True
+    # Context lengths are rounded up to a multiple of this (compiled towers want few shapes).
+    length_multiple = 1
 
     def __init__(self, clip_model):
         super().__init__()
@@ -79,7 +81,10 @@ class TextEncoder(nn.Module):
 
     def context_length(self, max_len):
         """Positions a pass runs for prompts whose longest EOS is at ``max_len - 1``."""
-        return max_len if self.exact_truncation else self.positional_embedding.shape[0]
+        full = self.positional_embedding.shape[0]
+        if not self.exact_truncation:
+            return full
+        return min(-(-max_len // self.length_multiple) * self.length_multiple, full)
 
     @torch.no_grad()
     def encode_tokens(self, tokenized, chunk_size=1000):
@@ -88,7 +93,8 @@ class TextEncoder(nn.Module):
         features = []
         for start in range(0, tokenized.shape[0], chunk_size):
             chunk = tokenized[start : start + chunk_size].to(device)
-            features.append(self(self.token_embedding(chunk), chunk).float())
+            # forward, not __call__: a one-off frozen pass need not go through torch.compile
+            features.append(self.forward(self.token_embedding(chunk), chunk).float())
         return torch.cat(features)
 
 
