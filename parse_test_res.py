@@ -66,6 +66,7 @@ TRAINER_ORDER = [
     "MaPLe",
     "MaPLe_SAR",
     "PromptSRC",
+    "PromptSRC_SAR",
 ]
 MISSING = "—"
 

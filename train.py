@@ -21,6 +21,7 @@ import trainers.cocoop  # noqa: E402,F401
 import trainers.coop  # noqa: E402,F401
 import trainers.kgcoop  # noqa: E402,F401
 import trainers.maple  # noqa: E402,F401
+import trainers.promptsrc  # noqa: E402,F401
 import trainers.sar_trainers  # noqa: E402,F401
 import trainers.zsclip  # noqa: E402,F401
 from dassl.config import get_cfg_default  # noqa: E402

@@ -20,7 +20,8 @@
 SAR_REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 SAR_SCRIPTS="$SAR_REPO/scripts"
 
-SAR_TRAINERS=(ZeroshotCLIP CoOp CoCoOp KgCoOp MaPLe CoOp_SAR CoCoOp_SAR KgCoOp_SAR MaPLe_SAR)
+SAR_TRAINERS=(ZeroshotCLIP CoOp CoCoOp KgCoOp MaPLe PromptSRC CoOp_SAR CoCoOp_SAR KgCoOp_SAR MaPLe_SAR
+    PromptSRC_SAR)
 # The 11 base-to-new / few-shot datasets in the papers' order (config names).
 SAR_DATASETS=(imagenet caltech101 oxford_pets stanford_cars oxford_flowers food101 fgvc_aircraft
     sun397 dtd eurosat ucf101)
@@ -79,6 +80,22 @@ sar_facts() {
             else
                 SAR_CFG=vit_b16_c2_ep5_batch4_2ctx
             fi
+            ;;
+        PromptSRC | PromptSRC_SAR)
+            case $protocol in
+                xd) SAR_CFG=vit_b16_c2_ep20_batch4_4+4ctx_cross_datasets ;;
+                fewshot)
+                    SAR_CFG=vit_b16_c2_ep50_batch4_4+4ctx_few_shot
+                    # the paper's few-shot GPA for these five; the YAML holds the other six's
+                    case $dataset in
+                        stanford_cars | oxford_flowers | fgvc_aircraft | dtd | eurosat)
+                            SAR_TRAINER_OPTS=(TRAINER.PROMPTSRC.GPA_MEAN 45
+                                TRAINER.PROMPTSRC.GPA_STD 5)
+                            ;;
+                    esac
+                    ;;
+                *) SAR_CFG=vit_b16_c2_ep20_batch4_4+4ctx ;;
+            esac
             ;;
         *)
             sar_die "unknown trainer '$trainer' (known: ${SAR_TRAINERS[*]})"

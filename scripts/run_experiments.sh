@@ -5,7 +5,8 @@ usage() {
     cat << 'EOF'
 usage: scripts/run_experiments.sh METHOD PROTOCOL [options] [--] [KEY VALUE ...]
 
-  METHOD    zeroshotclip coop cocoop kgcoop maple coop_sar cocoop_sar kgcoop_sar maple_sar
+  METHOD    zeroshotclip coop cocoop kgcoop maple promptsrc
+            coop_sar cocoop_sar kgcoop_sar maple_sar promptsrc_sar
   PROTOCOL  base2new  train on base classes, test on new (default: 11 datasets)
             xd        train on ImageNet, test on 10 other datasets (cross-dataset)
             dg        train on ImageNet, test on its 4 variants (domain generalization)

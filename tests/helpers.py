@@ -24,6 +24,10 @@ TINY_OPTS = [
     "DATALOADER.NUM_WORKERS", "0",
 ]
 
+# PromptSRC's deep prompts within the tiny CLIP's 2 layers (the configs say 9)
+PROMPTSRC_TINY = ["TRAINER.PROMPTSRC.PROMPT_DEPTH_TEXT", "2",
+                  "TRAINER.PROMPTSRC.PROMPT_DEPTH_VISION", "2"]
+
 EUROSAT = ["--dataset-config-file", "configs/datasets/eurosat.yaml"]
 COOP = ["--trainer", "CoOp", "--config-file", "configs/trainers/CoOp/vit_b16_ctxv1.yaml"]
 

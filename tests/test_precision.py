@@ -11,8 +11,8 @@ import trainers.base
 from tools.benchmark import build_cfg, offline_trainer
 from trainers.backbone import weight_dtype
 
-TRAINERS = ["CoOp", "CoCoOp", "KgCoOp", "MaPLe", "CoOp_SAR", "CoCoOp_SAR", "KgCoOp_SAR",
-            "MaPLe_SAR"]
+TRAINERS = ["CoOp", "CoCoOp", "KgCoOp", "MaPLe", "PromptSRC", "CoOp_SAR", "CoCoOp_SAR",
+            "KgCoOp_SAR", "MaPLe_SAR", "PromptSRC_SAR"]
 
 
 @pytest.mark.parametrize("prec", ["fp16", "bf16"])
@@ -24,6 +24,7 @@ def test_half_precision_step(trainer, prec, tmp_path, monkeypatch):
     cfg = build_cfg(trainer, "tiny", prec, 2, -1, str(bank), "cpu")
     if trainer.startswith("MaPLe"):
         cfg.TRAINER.MAPLE.PROMPT_DEPTH = 2
+    cfg.TRAINER.PROMPTSRC.PROMPT_DEPTH_TEXT = cfg.TRAINER.PROMPTSRC.PROMPT_DEPTH_VISION = 2
     torch.manual_seed(0)
     instance = offline_trainer(trainer, cfg, ["forest", "river", "sea or lake"])
     model = instance.model

@@ -1,4 +1,4 @@
-"""The four SAR trainers on the tiny CLIP and the synthetic EuroSAT, through the real train.py."""
+"""The SAR trainers on the tiny CLIP and the synthetic EuroSAT, through the real train.py."""
 
 import os
 from types import SimpleNamespace
@@ -11,7 +11,14 @@ import train
 import trainers.sar
 import trainers.sar_trainers  # noqa: F401  (registers the SAR trainers)
 from dassl.utils import load_checkpoint
-from tests.helpers import ROOT, eurosat_setup, read_log, train_argv, trainer_for
+from tests.helpers import (
+    PROMPTSRC_TINY,
+    ROOT,
+    eurosat_setup,
+    read_log,
+    train_argv,
+    trainer_for,
+)
 from trainers.backbone import load_clip
 from trainers.config import SAR_DEFAULTS
 from trainers.prompts import ClassTokens, assemble_prompts, hand_crafted_texts, init_context
@@ -30,6 +37,7 @@ TRAINERS = {  # SAR trainer: (its config file, the checkpoint folder of its base
     "CoCoOp_SAR": ("CoCoOp_SAR/vit_b16_c4_ep10_batch1_ctxv1", "prompt_learner"),
     "KgCoOp_SAR": ("KgCoOp_SAR/vit_b16_ep100_ctxv1", "prompt_learner"),
     "MaPLe_SAR": ("MaPLe_SAR/vit_b16_c2_ep5_batch4_2ctx", "MultiModalPromptLearner"),
+    "PromptSRC_SAR": ("PromptSRC_SAR/vit_b16_c2_ep20_batch4_4+4ctx", "VLPromptLearner"),
 }
 
 
@@ -45,7 +53,7 @@ def argv(env, trainer, out, flags=(), opts=(), config=None):
     config = config or TRAINERS.get(trainer, TRAINERS["CoOp_SAR"])[0]
     return train_argv(env.root, env.clip, out, trainer, config, *flags, opts=[
         "DATASET.SUBSAMPLE_CLASSES", "base", "TRAINER.SAR.NOVEL_SOURCE", env.bank,
-        "TRAINER.MAPLE.PROMPT_DEPTH", "2", *opts,
+        "TRAINER.MAPLE.PROMPT_DEPTH", "2", *PROMPTSRC_TINY, *opts,
     ])
 
 

@@ -28,10 +28,12 @@ TRAINERS = [
     "CoCoOp",
     "KgCoOp",
     "MaPLe",
+    "PromptSRC",
     "CoOp_SAR",
     "CoCoOp_SAR",
     "KgCoOp_SAR",
     "MaPLe_SAR",
+    "PromptSRC_SAR",
 ]
 STEPS = ["base2new_train", "base2new_test", "xd_train", "xd_test", "fewshot"]
 DATASETS = [
@@ -114,6 +116,9 @@ def configs(tmp_path):
         "CoCoOp": {"vit_b16_c4_ep10_batch1_ctxv1": 10},
         "KgCoOp": {"vit_b16_ep100_ctxv1": 100},
         "MaPLe": {"vit_b16_c2_ep5_batch4_2ctx": 5, "vit_b16_c2_ep5_batch4_2ctx_cross_datasets": 2},
+        "PromptSRC": {"vit_b16_c2_ep20_batch4_4+4ctx": 20,
+                      "vit_b16_c2_ep20_batch4_4+4ctx_cross_datasets": 20,
+                      "vit_b16_c2_ep50_batch4_4+4ctx_few_shot": 50},
     }
     for trainer, cfgs in epochs.items():
         for suffix in ("", "_SAR"):
@@ -308,6 +313,12 @@ def test_imagenet_and_per_trainer_facts(env):
     assert flag(args, "--output-dir").endswith(
         "output/imagenet/CoOp/vit_b16_ep50_ctxv1_16shots/seed2"
     )
+    args = dry_args("promptsrc/xd_train.sh", "1")
+    assert flag(args, "--config-file").endswith(
+        "trainers/PromptSRC/vit_b16_c2_ep20_batch4_4+4ctx_cross_datasets.yaml")
+    for dataset, gpa in (("dtd", ["45", "5"]), ("food101", [])):  # the paper's few-shot GPA
+        opts = opts_of(dry_args("promptsrc_sar/fewshot.sh", dataset, "1", "16"))
+        assert [opts[i + 1] for i, key in enumerate(opts) if "GPA" in key] == gpa
     args = dry_args("coop_sar/base2new_train.sh", "dtd", "1")
     assert flag(args, "--trainer") == "CoOp_SAR"
     tagged = bash("coop_sar/base2new_train.sh", "dtd", "1", env={**dry, "EXP_TAG": "w2"}, check=0)

@@ -16,6 +16,8 @@ CASES = [
     ("CoCoOp", {}),
     ("KgCoOp", {}),
     ("MaPLe", {"TRAINER.MAPLE.PROMPT_DEPTH": 2}),
+    ("PromptSRC", {"TRAINER.PROMPTSRC.PROMPT_DEPTH_TEXT": 2,
+                   "TRAINER.PROMPTSRC.PROMPT_DEPTH_VISION": 2}),
 ]
 
 
@@ -38,7 +40,7 @@ def build(trainer, overrides, tmp_path):
 
 
 @pytest.mark.parametrize("trainer,overrides", CASES, ids=[
-    "coop-end", "coop-middle", "coop-front", "cocoop", "kgcoop", "maple-deep"])
+    "coop-end", "coop-middle", "coop-front", "cocoop", "kgcoop", "maple-deep", "promptsrc-deep"])
 def test_truncated_equals_full_context(trainer, overrides, tmp_path, request):
     instance = build(trainer, overrides, tmp_path)
     model = instance.model.eval()

@@ -47,6 +47,7 @@ DEFAULT_CONFIGS = {
     "CoCoOp": "vit_b16_c4_ep10_batch1_ctxv1",
     "KgCoOp": "vit_b16_ep100_ctxv1",
     "MaPLe": "vit_b16_c2_ep5_batch4_2ctx",
+    "PromptSRC": "vit_b16_c2_ep20_batch4_4+4ctx",
 }
 
 
@@ -78,7 +79,8 @@ def build_cfg(trainer, arch, prec, batch, num_novel, bank_file, device, compile_
 
 
 def trainer_node(trainer):
-    return {"CoOp": "COOP", "KgCoOp": "COOP", "CoCoOp": "COCOOP", "MaPLe": "MAPLE"}[
+    return {"CoOp": "COOP", "KgCoOp": "COOP", "CoCoOp": "COCOOP", "MaPLe": "MAPLE",
+            "PromptSRC": "PROMPTSRC"}[
         baseline_of(trainer)
     ]
 

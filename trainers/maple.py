@@ -21,29 +21,7 @@ import torch.nn as nn
 from dassl.engine import TRAINER_REGISTRY
 from trainers.base import ClassTokenBuffers, PromptCLIP, PromptTrainer, normalize
 from trainers.image_encoder import ImageEncoder
-from trainers.prompts import ClassTokens, assemble_prompts, init_context, normalize_ctx_init
-
-MAX_WORD_INIT = 4  # upstream initialises from CTX_INIT's words only for N_CTX <= 4
-
-
-def maple_context(clip_model, n_ctx, ctx_init):
-    """Initial ``ctx`` and the prompt prefix, as upstream MaPLe makes them.
-
-    With ``CTX_INIT`` the context is the embedding of its first ``n_ctx`` tokens, while the
-    prompt text keeps every word: with N_CTX 2 and "a photo of a", "of a" stays in the frozen
-    suffix. Above 4 tokens the context is random, with an "X X ..." placeholder.
-    """
-    ctx_init = normalize_ctx_init(ctx_init)
-    if ctx_init and n_ctx <= MAX_WORD_INIT:
-        words, prefix, n_words = init_context(clip_model, n_ctx, ctx_init)
-        if n_ctx > n_words:
-            raise ValueError(
-                f"TRAINER.MAPLE.N_CTX {n_ctx} exceeds the {n_words} tokens of CTX_INIT "
-                f'"{ctx_init}": use a longer CTX_INIT or a smaller N_CTX'
-            )
-        return words[:n_ctx].clone(), prefix, n_ctx
-    ctx, prefix, _ = init_context(clip_model, n_ctx, "")
-    return ctx, prefix, n_ctx
+from trainers.prompts import ClassTokens, assemble_prompts, word_or_random_context
 
 
 class MultiModalPromptLearner(ClassTokenBuffers):
@@ -52,7 +30,9 @@ class MultiModalPromptLearner(ClassTokenBuffers):
         opts = cfg.TRAINER.MAPLE
         if opts.PROMPT_DEPTH < 1:
             raise ValueError(f"TRAINER.MAPLE.PROMPT_DEPTH must be >= 1, got {opts.PROMPT_DEPTH}")
-        ctx, self.prompt_prefix, self.n_ctx = maple_context(clip_model, opts.N_CTX, opts.CTX_INIT)
+        ctx, self.prompt_prefix, self.n_ctx = word_or_random_context(
+            clip_model, opts.N_CTX, opts.CTX_INIT, "TRAINER.MAPLE.N_CTX"
+        )
         self.compound_prompts_depth = opts.PROMPT_DEPTH
         print("MaPLe design: Multi-modal Prompt Learning")
         print(f'Initial context: "{self.prompt_prefix}"')
@@ -89,18 +69,30 @@ class MultiModalPromptLearner(ClassTokenBuffers):
         return self.proj(self.ctx), deep
 
 
+def warn_unused_depth(key, depth, layers):
+    if depth > layers:
+        warnings.warn(
+            f"{key} {depth} exceeds the {layers} layers of the backbone; the extra prompts are "
+            "never used",
+            stacklevel=3,
+        )
+
+
 class CustomCLIP(PromptCLIP):
+    """CLIP whose two towers take per-layer prompts from ``learner_class`` (the learner gives
+    ``text_deep_prompts()`` and ``visual_prompts()``); PromptSRC reuses it with its own learner."""
+
+    learner_class = MultiModalPromptLearner
+
     def __init__(self, cfg, classnames, clip_model):
         super().__init__(clip_model)
         self.image_encoder = ImageEncoder(clip_model.visual)
-        self.prompt_learner = MultiModalPromptLearner(cfg, classnames, clip_model)
+        self.prompt_learner = self.learner_class(cfg, classnames, clip_model)
+        self.check_prompt_depths(cfg)
+
+    def check_prompt_depths(self, cfg):
         layers = min(self.image_encoder.num_layers, len(self.text_encoder.transformer.resblocks))
-        if self.prompt_learner.compound_prompts_depth > layers:
-            warnings.warn(
-                f"TRAINER.MAPLE.PROMPT_DEPTH {self.prompt_learner.compound_prompts_depth} exceeds "
-                f"the {layers} layers of the backbone; the extra prompts are never used",
-                stacklevel=2,
-            )
+        warn_unused_depth("TRAINER.MAPLE.PROMPT_DEPTH", cfg.TRAINER.MAPLE.PROMPT_DEPTH, layers)
 
     def encode_image(self, image):
         shallow, deep = self.prompt_learner.visual_prompts()

@@ -33,6 +33,17 @@ DEFAULT_TEMPLATE = "a photo of a {}."
 # The ImageNet template set of CLIP's paper, as format strings.
 ENSEMBLE_TEMPLATES = [template("{}") for template in OPENAI_IMAGENET_TEMPLATES]
 DEFAULT_CTX_INIT = "a photo of a"  # what KgCoOp's ``CTX_INIT: True`` stands for
+# PromptSRC's teacher uses 60 of the 80 templates above; these are the 20 it leaves out.
+_NOT_IN_PROMPTSRC = frozenset([
+    "a jpeg corrupted photo of the {}.", "a good photo of a {}.", "a plushie {}.",
+    "a photo of the nice {}.", "a photo of the small {}.", "a photo of the weird {}.",
+    "the cartoon {}.", "art of the {}.", "a drawing of the {}.", "a photo of the large {}.",
+    "a black and white photo of a {}.", "the plushie {}.", "a dark photo of a {}.",
+    "itap of a {}.", "graffiti of the {}.", "a toy {}.", "itap of my {}.",
+    "a photo of a cool {}.", "a photo of a small {}.", "a tattoo of the {}.",
+])
+PROMPTSRC_TEMPLATES = [t for t in ENSEMBLE_TEMPLATES if t not in _NOT_IN_PROMPTSRC]
+MAX_WORD_INIT = 4  # MaPLe / PromptSRC take CTX_INIT's words only for N_CTX <= 4
 
 
 def tokenize(texts):
@@ -48,11 +59,14 @@ def dataset_template(dataset_name):
 
 
 def hand_crafted_texts(classnames, dataset_name, template="dataset"):
-    """Per class, the list of hand-crafted prompts: one (dataset template) or the ensemble."""
+    """Per class, the list of hand-crafted prompts: one (dataset template), the ensemble, or
+    an explicit list of format strings."""
     if template == "dataset":
         templates = [dataset_template(dataset_name)]
     elif template == "ensemble":
         templates = ENSEMBLE_TEMPLATES
+    elif isinstance(template, (list, tuple)):
+        templates = list(template)
     else:
         raise ValueError(f"template must be 'dataset' or 'ensemble', got {template!r}")
     return [[t.format(clean_classname(name)) for t in templates] for name in classnames]
@@ -92,6 +106,27 @@ def init_context(clip_model, n_ctx, ctx_init="", n_cls=None, std=0.02):
     shape = (n_ctx, width) if n_cls is None else (n_cls, n_ctx, width)
     ctx = torch.empty(shape).normal_(std=std)
     return ctx, " ".join(["X"] * n_ctx), n_ctx
+
+
+def word_or_random_context(clip_model, n_ctx, ctx_init, key):
+    """Initial ``ctx`` and prompt prefix as MaPLe and PromptSRC make them (``key``: the config
+    node, for messages).
+
+    With ``CTX_INIT`` and N_CTX <= 4 the context is the embedding of its first ``n_ctx`` tokens,
+    while the prompt text keeps every word: with N_CTX 2 and "a photo of a", "of a" stays in the
+    frozen suffix. Otherwise the context is random, with an "X X ..." placeholder.
+    """
+    ctx_init = normalize_ctx_init(ctx_init)
+    if ctx_init and n_ctx <= MAX_WORD_INIT:
+        words, prefix, n_words = init_context(clip_model, n_ctx, ctx_init)
+        if n_ctx > n_words:
+            raise ValueError(
+                f"{key} {n_ctx} exceeds the {n_words} tokens of CTX_INIT "
+                f'"{ctx_init}": use a longer CTX_INIT or a smaller N_CTX'
+            )
+        return words[:n_ctx].clone(), prefix, n_ctx
+    ctx, prefix, _ = init_context(clip_model, n_ctx, "")
+    return ctx, prefix, n_ctx
 
 
 @dataclass

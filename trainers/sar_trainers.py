@@ -6,6 +6,7 @@ from trainers.cocoop import CoCoOp
 from trainers.coop import CoOp
 from trainers.kgcoop import KgCoOp
 from trainers.maple import MaPLe
+from trainers.promptsrc import PromptSRC
 from trainers.sar import SARMixin
 
 
@@ -26,4 +27,9 @@ class KgCoOp_SAR(SARMixin, KgCoOp):
 
 @TRAINER_REGISTRY.register()
 class MaPLe_SAR(SARMixin, MaPLe):
+    pass
+
+
+@TRAINER_REGISTRY.register()
+class PromptSRC_SAR(SARMixin, PromptSRC):
     pass

@@ -99,11 +99,16 @@ class TextEncoder(nn.Module):
 
 
 @torch.no_grad()
-def hand_crafted_features(text_encoder, texts_per_class):
-    """Normalized frozen features per class; several templates per class are averaged (ensemble)."""
+def hand_crafted_features(text_encoder, texts_per_class, normalize_each=True):
+    """Normalized frozen features per class; several templates per class are averaged (ensemble).
+
+    ``normalize_each``: average unit vectors (CLIP's ensembling) or, False, the raw features, as
+    PromptSRC's teacher does.
+    """
     n_templates = len(texts_per_class[0])
     flat = [text for texts in texts_per_class for text in texts]
     features = text_encoder.encode_tokens(tokenize(flat))
-    features = features / features.norm(dim=-1, keepdim=True)
+    if normalize_each:
+        features = features / features.norm(dim=-1, keepdim=True)
     features = features.view(len(texts_per_class), n_templates, -1).mean(dim=1)
     return features / features.norm(dim=-1, keepdim=True)
