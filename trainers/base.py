@@ -123,8 +123,12 @@ class PromptTrainer(TrainerX):
             )
         compile_settings(cfg)  # a bad TRAINER.COMPILE.MODE fails before anything is built
 
+    custom_clip_class = None  # the method's PromptCLIP subclass, built as (cfg, classnames, clip)
+
     def build_custom_clip(self, cfg, classnames, clip_model):
-        raise NotImplementedError
+        if self.custom_clip_class is None:
+            raise NotImplementedError(f"{type(self).__name__} sets no custom_clip_class")
+        return self.custom_clip_class(cfg, classnames, clip_model)
 
     def build_model(self):
         cfg = self.cfg

@@ -84,6 +84,4 @@ class CustomCLIP(PromptCLIP):
 @TRAINER_REGISTRY.register()
 class CoCoOp(PromptTrainer):
     cfg_node = "COCOOP"
-
-    def build_custom_clip(self, cfg, classnames, clip_model):
-        return CustomCLIP(cfg, classnames, clip_model)
+    custom_clip_class = CustomCLIP

@@ -17,6 +17,18 @@ SAR_DEFAULTS = {
 }
 
 
+def independent_prompts_node(n_ctx):
+    """The keys IVLP and PromptSRC share: text and vision prompts, each to depth 9."""
+    node = CN()
+    node.N_CTX_VISION = n_ctx
+    node.N_CTX_TEXT = n_ctx
+    node.CTX_INIT = "a photo of a"
+    node.PREC = "fp16"
+    node.PROMPT_DEPTH_VISION = 9
+    node.PROMPT_DEPTH_TEXT = 9
+    return node
+
+
 def extend_cfg(cfg):
     cfg.TRAINER.COOP = CN()
     cfg.TRAINER.COOP.N_CTX = 16
@@ -38,26 +50,14 @@ def extend_cfg(cfg):
     cfg.TRAINER.MAPLE.PREC = "fp16"
     cfg.TRAINER.MAPLE.PROMPT_DEPTH = 9
 
-    cfg.TRAINER.PROMPTSRC = CN()
-    cfg.TRAINER.PROMPTSRC.N_CTX_VISION = 4
-    cfg.TRAINER.PROMPTSRC.N_CTX_TEXT = 4
-    cfg.TRAINER.PROMPTSRC.CTX_INIT = "a photo of a"
-    cfg.TRAINER.PROMPTSRC.PREC = "fp16"
-    cfg.TRAINER.PROMPTSRC.PROMPT_DEPTH_VISION = 9
-    cfg.TRAINER.PROMPTSRC.PROMPT_DEPTH_TEXT = 9
+    cfg.TRAINER.PROMPTSRC = independent_prompts_node(n_ctx=4)
     cfg.TRAINER.PROMPTSRC.TEXT_LOSS_WEIGHT = 25
     cfg.TRAINER.PROMPTSRC.IMAGE_LOSS_WEIGHT = 10
     cfg.TRAINER.PROMPTSRC.GPA_MEAN = 15
     cfg.TRAINER.PROMPTSRC.GPA_STD = 1
 
     # Nodes of the other trainers the MaPLe repository ships configs for.
-    cfg.TRAINER.IVLP = CN()
-    cfg.TRAINER.IVLP.N_CTX_VISION = 2
-    cfg.TRAINER.IVLP.N_CTX_TEXT = 2
-    cfg.TRAINER.IVLP.CTX_INIT = "a photo of a"
-    cfg.TRAINER.IVLP.PREC = "fp16"
-    cfg.TRAINER.IVLP.PROMPT_DEPTH_VISION = 9
-    cfg.TRAINER.IVLP.PROMPT_DEPTH_TEXT = 9
+    cfg.TRAINER.IVLP = independent_prompts_node(n_ctx=2)
     cfg.TRAINER.VPT = CN()
     cfg.TRAINER.VPT.N_CTX_VISION = 2
     cfg.TRAINER.VPT.CTX_INIT = "a photo of a"

@@ -48,6 +48,4 @@ class CustomCLIP(PromptCLIP):
 @TRAINER_REGISTRY.register()
 class CoOp(PromptTrainer):
     cfg_node = "COOP"
-
-    def build_custom_clip(self, cfg, classnames, clip_model):
-        return CustomCLIP(cfg, classnames, clip_model)
+    custom_clip_class = CustomCLIP

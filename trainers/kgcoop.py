@@ -46,9 +46,7 @@ class CustomCLIP(coop.CustomCLIP):
 @TRAINER_REGISTRY.register()
 class KgCoOp(PromptTrainer):
     cfg_node = "COOP"
-
-    def build_custom_clip(self, cfg, classnames, clip_model):
-        return CustomCLIP(cfg, classnames, clip_model)
+    custom_clip_class = CustomCLIP
 
     def build_model(self):
         super().build_model()

@@ -24,7 +24,17 @@ from trainers.image_encoder import ImageEncoder
 from trainers.prompts import ClassTokens, assemble_prompts, word_or_random_context
 
 
-class MultiModalPromptLearner(ClassTokenBuffers):
+class DeepPromptLearner(ClassTokenBuffers):
+    """A shared text context ``ctx`` plus per-layer prompts for both towers (MaPLe, PromptSRC):
+    subclasses give ``text_deep_prompts()`` and ``visual_prompts()`` -> (shallow, deep list)."""
+
+    def forward(self, tokens=None):
+        """Text prompt embeddings (N, 77, D) for ``tokens`` (default: the base classes)."""
+        tokens = self.class_tokens() if tokens is None else tokens
+        return assemble_prompts(self.ctx, tokens)
+
+
+class MultiModalPromptLearner(DeepPromptLearner):
     def __init__(self, cfg, classnames, clip_model):
         super().__init__()
         opts = cfg.TRAINER.MAPLE
@@ -53,11 +63,6 @@ class MultiModalPromptLearner(ClassTokenBuffers):
         self.compound_prompt_projections = nn.ModuleList(
             [copy.deepcopy(coupling) for _ in range(n_deep)]
         )
-
-    def forward(self, tokens=None):
-        """Text prompt embeddings (N, 77, D) for ``tokens`` (default: the base classes)."""
-        tokens = self.class_tokens() if tokens is None else tokens
-        return assemble_prompts(self.ctx, tokens)
 
     def text_deep_prompts(self):
         return list(self.compound_prompts_text)
@@ -110,10 +115,8 @@ class CustomCLIP(PromptCLIP):
 @TRAINER_REGISTRY.register()
 class MaPLe(PromptTrainer):
     cfg_node = "MAPLE"
+    custom_clip_class = CustomCLIP
     model_name = "MultiModalPromptLearner"
-
-    def build_custom_clip(self, cfg, classnames, clip_model):
-        return CustomCLIP(cfg, classnames, clip_model)
 
     def upstream_state_dict(self, state_dict):
         """Upstream MaPLe registers its whole CustomCLIP, so its checkpoints hold

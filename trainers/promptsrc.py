@@ -25,12 +25,11 @@ import torch.nn.functional as F
 
 from dassl.engine import TRAINER_REGISTRY
 from trainers import maple
-from trainers.base import ClassTokenBuffers, PromptTrainer, normalize
+from trainers.base import PromptTrainer, normalize
 from trainers.gpa import GaussianPromptAverage, gaussian_epoch_weights
 from trainers.prompts import (
     PROMPTSRC_TEMPLATES,
     ClassTokens,
-    assemble_prompts,
     hand_crafted_texts,
     word_or_random_context,
 )
@@ -49,7 +48,7 @@ def random_prompts(count, n_ctx, width, std=0.02):
     )
 
 
-class VLPromptLearner(ClassTokenBuffers):
+class VLPromptLearner(maple.DeepPromptLearner):
     def __init__(self, cfg, classnames, clip_model):
         super().__init__()
         opts = cfg.TRAINER.PROMPTSRC
@@ -87,11 +86,6 @@ class VLPromptLearner(ClassTokenBuffers):
         )
         weights = gaussian_epoch_weights(cfg.OPTIM.MAX_EPOCH, opts.GPA_MEAN, opts.GPA_STD)
         self.gpa = GaussianPromptAverage(list(self.named_parameters()), weights)
-
-    def forward(self, tokens=None):
-        """Text prompt embeddings (N, 77, D) for ``tokens`` (default: the base classes)."""
-        tokens = self.class_tokens() if tokens is None else tokens
-        return assemble_prompts(self.ctx, tokens)
 
     def text_deep_prompts(self):
         return list(self.deep_text_prompts)
@@ -141,10 +135,8 @@ def logit_distillation(student_logits, teacher_logits):
 @TRAINER_REGISTRY.register()
 class PromptSRC(PromptTrainer):
     cfg_node = "PROMPTSRC"
+    custom_clip_class = CustomCLIP
     model_name = "VLPromptLearner"
-
-    def build_custom_clip(self, cfg, classnames, clip_model):
-        return CustomCLIP(cfg, classnames, clip_model)
 
     def build_model(self):
         super().build_model()
