@@ -114,6 +114,7 @@ class PromptTrainer(TrainerX):
     cfg_node = "COOP"  # cfg.TRAINER.<cfg_node> holds N_CTX, CTX_INIT, PREC, ...
     model_name = "prompt_learner"  # upstream checkpoint folder name
     learnable_module = "prompt_learner"
+    custom_clip_class = None  # the method's PromptCLIP subclass, built as (cfg, classnames, clip)
 
     def check_cfg(self, cfg):
         prec = cfg.TRAINER[self.cfg_node].PREC
@@ -122,8 +123,6 @@ class PromptTrainer(TrainerX):
                 f"TRAINER.{self.cfg_node}.PREC must be one of {PRECISIONS}, got {prec!r}"
             )
         compile_settings(cfg)  # a bad TRAINER.COMPILE.MODE fails before anything is built
-
-    custom_clip_class = None  # the method's PromptCLIP subclass, built as (cfg, classnames, clip)
 
     def build_custom_clip(self, cfg, classnames, clip_model):
         if self.custom_clip_class is None:
@@ -148,9 +147,10 @@ class PromptTrainer(TrainerX):
         if cfg.MODEL.INIT_WEIGHTS:
             load_pretrained_weights(learnable, cfg.MODEL.INIT_WEIGHTS)
         self.model.to(self.device)
-        self.compiled = compile_settings(cfg) is not None
+        settings = compile_settings(cfg)
+        self.compiled = settings is not None
         if self.compiled:
-            compile_towers(self.model, *compile_settings(cfg))
+            compile_towers(self.model, *settings)
         self.optim = build_optimizer(learnable, cfg.OPTIM)
         self.sched = build_lr_scheduler(self.optim, cfg.OPTIM)
         self.register_model(self.model_name, learnable, self.optim, self.sched)
