@@ -111,3 +111,33 @@ def coop_optim_cfg(**overrides):
     for key, value in overrides.items():
         setattr(cfg.OPTIM, key, value)
     return cfg
+
+
+def write_upstream_checkpoint(directory, model_name, state_dict, epoch):
+    """A checkpoint laid out as upstream Dassl saves it; returns ``directory`` for load_model."""
+    import torch
+
+    folder = directory / model_name
+    folder.mkdir(parents=True)
+    torch.save({"state_dict": state_dict, "epoch": epoch, "optimizer": {}, "scheduler": {}},
+               folder / f"model.pth.tar-{epoch}")
+    return str(directory)
+
+
+def assert_only_prompts_learn(trainer):
+    """A few training steps: only the prompt learner gets gradients and every one of its
+    parameters moves, while CLIP's weights stay bit-identical. Returns the last step's summary."""
+    import torch
+
+    model = trainer.model
+    frozen = {k: v.clone() for k, v in model.state_dict().items()
+              if not k.startswith("prompt_learner.")}
+    learned = {k: v.detach().clone() for k, v in model.prompt_learner.named_parameters()}
+    summary = train_steps(trainer)
+    grads = {n for n, p in model.named_parameters() if p.grad is not None}
+    assert grads == {f"prompt_learner.{k}" for k in learned}
+    after = model.state_dict()
+    assert all(torch.equal(frozen[k], after[k]) for k in frozen)
+    now = dict(model.prompt_learner.named_parameters())
+    assert all(not torch.equal(value, now[key]) for key, value in learned.items())
+    return summary

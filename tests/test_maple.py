@@ -7,13 +7,14 @@ import train
 import trainers.maple  # noqa: F401  (registers MaPLe whether or not train.py imports it)
 from dassl.config import get_cfg_default
 from tests.helpers import (
+    assert_only_prompts_learn,
     eurosat_setup,
     eval_on_new,
     read_log,
     record_blocks,
     train_argv,
-    train_steps,
     trainer_for,
+    write_upstream_checkpoint,
 )
 from trainers.backbone import apply_precision, load_clip
 from trainers.config import extend_cfg
@@ -169,18 +170,8 @@ def test_bad_settings_are_refused(setup):
 
 
 def test_only_prompts_learn_and_clip_stays_bit_identical(setup, tmp_path):
-    trainer = make_trainer(setup, tmp_path / "out", "DATASET.SUBSAMPLE_CLASSES", "base")
-    model = trainer.model
-    frozen = {k: v.clone() for k, v in model.state_dict().items()
-              if not k.startswith("prompt_learner.")}
-    learned = {k: v.detach().clone() for k, v in model.prompt_learner.named_parameters()}
-    train_steps(trainer)
-    grads = {n for n, p in model.named_parameters() if p.grad is not None}
-    assert grads == {f"prompt_learner.{k}" for k in learned}
-    after = model.state_dict()
-    assert all(torch.equal(frozen[k], after[k]) for k in frozen)
-    now = dict(model.prompt_learner.named_parameters())
-    assert all(not torch.equal(value, now[key]) for key, value in learned.items())
+    assert_only_prompts_learn(
+        make_trainer(setup, tmp_path / "out", "DATASET.SUBSAMPLE_CLASSES", "base"))
 
 
 def test_upstream_checkpoint_gives_the_same_logits(setup, tmp_path):
@@ -197,15 +188,13 @@ def test_upstream_checkpoint_gives_the_same_logits(setup, tmp_path):
     upstream["image_encoder.conv1.weight"] = torch.zeros(64, 3, 8, 8).half()
     upstream["text_encoder.positional_embedding"] = torch.zeros(77, 64).half()
     upstream["logit_scale"] = torch.tensor(0.0).half()
-    folder = tmp_path / "upstream" / "MultiModalPromptLearner"
-    folder.mkdir(parents=True)
-    torch.save({"state_dict": upstream, "epoch": 5, "optimizer": {}, "scheduler": {}},
-               folder / "model.pth.tar-5")
+    directory = write_upstream_checkpoint(
+        tmp_path / "upstream", "MultiModalPromptLearner", upstream, 5)
     clip_before = {k: v.clone() for k, v in model.state_dict().items()
                    if not k.startswith("prompt_learner.")}
     image = torch.randn(3, 3, 32, 32)
 
-    trainer.load_model(str(tmp_path / "upstream"), epoch=5)
+    trainer.load_model(directory, epoch=5)
     loaded = trainer.model_inference(image)
     after = model.state_dict()
     assert all(torch.equal(clip_before[k], after[k]) for k in clip_before)  # CLIP untouched

@@ -9,13 +9,14 @@ import trainers.promptsrc
 from dassl.config import get_cfg_default
 from tests.helpers import (
     PROMPTSRC_TINY,
+    assert_only_prompts_learn,
     eurosat_setup,
     eval_on_new,
     read_log,
     record_blocks,
     train_argv,
-    train_steps,
     trainer_for,
+    write_upstream_checkpoint,
 )
 from trainers.backbone import load_clip
 from trainers.config import extend_cfg
@@ -163,16 +164,8 @@ def test_bad_depths_are_refused_and_unused_depth_warns(setup):
 
 
 def test_only_prompts_learn_and_clip_stays_bit_identical(setup, tmp_path):
-    trainer = trainer_for(argv(setup, tmp_path / "out", "DATASET.SUBSAMPLE_CLASSES", "base"))
-    model = trainer.model
-    frozen = {k: v.clone() for k, v in model.state_dict().items()
-              if not k.startswith("prompt_learner.")}
-    learned = {k: v.detach().clone() for k, v in model.prompt_learner.named_parameters()}
-    train_steps(trainer)
-    grads = {n for n, p in model.named_parameters() if p.grad is not None}
-    assert grads == {f"prompt_learner.{k}" for k in learned}
-    after = model.state_dict()
-    assert all(torch.equal(frozen[k], after[k]) for k in frozen)
+    assert_only_prompts_learn(
+        trainer_for(argv(setup, tmp_path / "out", "DATASET.SUBSAMPLE_CLASSES", "base")))
 
 
 def test_upstream_checkpoint_gives_the_same_logits(setup, tmp_path):
@@ -193,12 +186,9 @@ def test_upstream_checkpoint_gives_the_same_logits(setup, tmp_path):
         "image_encoder.conv1.weight": torch.zeros(64, 3, 8, 8).half(),
         "logit_scale": torch.tensor(0.0),
     }
-    folder = tmp_path / "upstream" / "VLPromptLearner"
-    folder.mkdir(parents=True)
-    torch.save({"state_dict": upstream, "epoch": 20, "optimizer": {}, "scheduler": {}},
-               folder / "model.pth.tar-20")
+    directory = write_upstream_checkpoint(tmp_path / "upstream", "VLPromptLearner", upstream, 20)
     image = torch.randn(3, 3, 32, 32)
-    trainer.load_model(str(tmp_path / "upstream"), epoch=20)
+    trainer.load_model(directory, epoch=20)
     loaded = trainer.model_inference(image)
     with torch.no_grad():
         for name, param in pl.named_parameters():
