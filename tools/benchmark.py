@@ -63,7 +63,7 @@ def build_cfg(trainer, arch, prec, batch, num_novel, bank_file, device, compile_
     cfg = extend_cfg(get_cfg_default())
     config = os.path.join("configs", "trainers", trainer, DEFAULT_CONFIGS[baseline_of(trainer)])
     cfg.merge_from_file(config + ".yaml")
-    node = trainer_node(trainer)
+    node = TRAINER_REGISTRY.get(trainer).cfg_node
     cfg.TRAINER.NAME = trainer
     cfg.TRAINER[node].PREC = prec
     cfg.MODEL.BACKBONE.NAME = f"random:{arch}"
@@ -79,13 +79,6 @@ def build_cfg(trainer, arch, prec, batch, num_novel, bank_file, device, compile_
     cfg.TRAINER.COMPILE.MODE = compile_mode
     cfg.TRAINER.COMPILE.BACKEND = compile_backend
     return cfg
-
-
-def trainer_node(trainer):
-    return {"CoOp": "COOP", "KgCoOp": "COOP", "CoCoOp": "COCOOP", "MaPLe": "MAPLE",
-            "PromptSRC": "PROMPTSRC"}[
-        baseline_of(trainer)
-    ]
 
 
 def offline_trainer(trainer, cfg, classnames):
@@ -109,6 +102,19 @@ def offline_trainer(trainer, cfg, classnames):
     return instance
 
 
+def median_seconds(step, device, steps, warmup):
+    """Median wall time of ``step(index)`` over ``steps`` calls after ``warmup`` untimed ones."""
+    times = []
+    for index in range(warmup + steps):
+        synchronize(device)
+        start = time.perf_counter()
+        step(index)
+        synchronize(device)
+        if index >= warmup:
+            times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
 def time_steps(trainer, batch, image_size, steps, warmup):
     device = trainer.device
     batch_dict = {
@@ -119,17 +125,14 @@ def time_steps(trainer, batch, image_size, steps, warmup):
     if cuda:
         torch.cuda.synchronize()
         torch.cuda.reset_peak_memory_stats()
-    times = []
-    for step in range(warmup + steps):
-        start = time.perf_counter()
-        trainer.batch_idx = step
+
+    def step(index):
+        trainer.batch_idx = index
         trainer.forward_backward(batch_dict)
-        if cuda:
-            torch.cuda.synchronize()
-        if step >= warmup:
-            times.append(time.perf_counter() - start)
+
+    seconds = median_seconds(step, device.type, steps, warmup)
     peak = torch.cuda.max_memory_allocated() / 2**30 if cuda else float("nan")
-    return statistics.median(times) * 1000, peak
+    return seconds * 1000, peak
 
 
 def run_one(spec, args, bank_file):
@@ -263,23 +266,16 @@ def time_text_path(args, device, classes):
     model = instance.model
     tokens = model.class_tokens()
 
-    def step():
+    def step(_index=0):
         with autocast_for(instance.prec, instance.device):
             features = model.encode_text(tokens)
         features.float().sum().backward()
 
     with FlopCounterMode(display=False) as counter:
         step()
-    times = []
-    for index in range(args.warmup + args.steps):
-        synchronize(device)
-        start = time.perf_counter()
-        step()
-        synchronize(device)
-        if index >= args.warmup:
-            times.append(time.perf_counter() - start)
+    seconds = median_seconds(step, device, args.steps, args.warmup)
     context = model.text_encoder.context_length(tokens.max_len)
-    return context, counter.get_total_flops(), statistics.median(times)
+    return context, counter.get_total_flops(), seconds
 
 
 def pipeline(args):
