@@ -135,7 +135,7 @@ class PromptTrainer(TrainerX):
         self.prec = resolve_precision(cfg.TRAINER[self.cfg_node].PREC, self.device)
         print(f"Loading CLIP (backbone: {cfg.MODEL.BACKBONE.NAME})")
         clip_model = load_clip(cfg.MODEL.BACKBONE.NAME)
-        check_input_size(cfg, clip_model)
+        check_clip_input(cfg, clip_model)
         apply_precision(clip_model, self.prec)
         print(f"Building custom CLIP (precision: {self.prec})")
         self.model = self.build_custom_clip(cfg, classnames, clip_model)
@@ -255,6 +255,35 @@ def check_compatible(module, state_dict, path):
             f"{path} does not fit this model: missing {missing or 'nothing'}, "
             f"unexpected {unexpected or 'nothing'} (another trainer or prompt depth?)"
         )
+
+
+CLIP_PIXEL_MEAN = (0.48145466, 0.4578275, 0.40821073)
+CLIP_PIXEL_STD = (0.26862954, 0.26130258, 0.27577711)
+
+
+def check_clip_input(cfg, clip_model):
+    """Refuse what CLIP cannot read right: another input size, or images it never normalizes.
+
+    Dassl normalizes only when ``normalize`` is in ``INPUT.TRANSFORMS`` (its default is none), so
+    a config without it feeds raw [0, 1] pixels to CLIP and every accuracy is silently wrong.
+    ``INPUT.ALLOW_UNNORMALIZED True`` is the explicit way to want that anyway.
+    """
+    check_input_size(cfg, clip_model)
+    transforms = list(cfg.INPUT.TRANSFORMS or [])
+    if cfg.INPUT.get("NO_TRANSFORM", False) or "normalize" not in transforms:
+        if not cfg.INPUT.get("ALLOW_UNNORMALIZED", False):
+            raise ValueError(
+                f"INPUT.TRANSFORMS {transforms} lacks 'normalize', so images would reach CLIP "
+                "without its mean/std normalization: add it (as every shipped config does), or "
+                "set INPUT.ALLOW_UNNORMALIZED True to run unnormalized on purpose"
+            )
+        print("Warning: INPUT.ALLOW_UNNORMALIZED is set: images reach CLIP unnormalized")
+        return
+    for key, clip_value in (("PIXEL_MEAN", CLIP_PIXEL_MEAN), ("PIXEL_STD", CLIP_PIXEL_STD)):
+        value = [float(v) for v in cfg.INPUT[key]]
+        if any(abs(a - b) > 1e-3 for a, b in zip(value, clip_value)) or len(value) != 3:
+            print(f"Warning: INPUT.{key} {value} is not CLIP's {list(clip_value)}: the images "
+                  "are normalized with statistics CLIP was not trained with")
 
 
 def check_input_size(cfg, clip_model):

@@ -72,4 +72,6 @@ def extend_cfg(cfg):
     cfg.TRAINER.COMPILE.BACKEND = "inductor"
 
     cfg.DATASET.SUBSAMPLE_CLASSES = "all"  # all | base | new
+    # Ours: CLIP without its normalization is refused unless this says it is wanted.
+    cfg.INPUT.ALLOW_UNNORMALIZED = False
     return cfg

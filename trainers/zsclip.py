@@ -4,7 +4,7 @@ import torch
 
 from dassl.engine import TRAINER_REGISTRY, TrainerX
 from trainers.backbone import apply_precision, autocast_for, load_clip, resolve_precision
-from trainers.base import check_input_size, normalize
+from trainers.base import check_clip_input, normalize
 from trainers.prompts import hand_crafted_texts
 from trainers.text_encoder import TextEncoder, hand_crafted_features
 
@@ -18,7 +18,7 @@ class ZeroshotCLIP(TrainerX):
         self.prec = resolve_precision(cfg.TRAINER.COOP.PREC, self.device)
         print(f"Loading CLIP (backbone: {cfg.MODEL.BACKBONE.NAME})")
         clip_model = load_clip(cfg.MODEL.BACKBONE.NAME)
-        check_input_size(cfg, clip_model)
+        check_clip_input(cfg, clip_model)
         clip_model = apply_precision(clip_model, self.prec).to(self.device)
         texts = hand_crafted_texts(self.dm.dataset.classnames, cfg.DATASET.NAME)
         print(f"Prompt template: {texts[0][0]!r} (for the first class)")
