@@ -141,3 +141,39 @@ def assert_only_prompts_learn(trainer):
     now = dict(model.prompt_learner.named_parameters())
     assert all(not torch.equal(value, now[key]) for key, value in learned.items())
     return summary
+
+
+def toy_world_setup(tmp_path_factory, seed=0, images=(16, 4, 20)):
+    """The shipped pretrained toy CLIP and world ``seed``'s data root, in a fresh folder.
+
+    Returns a namespace with ``root`` (data root), ``clip`` (checkpoint), ``bank`` (the world's
+    novel-class bank file) and ``world``. Accuracy on it means something: see docs/toy_world.md.
+    """
+    from types import SimpleNamespace
+
+    from tools.toy_world.checkpoint import SHIPPED
+    from tools.toy_world.cli import make
+    from tools.toy_world.layout import bank_path
+    from tools.toy_world.world import make_world
+
+    out = tmp_path_factory.mktemp(f"toy_world{seed}")
+    clip, root = make(out, seed, str(SHIPPED), None, 0, images, (3, 3), 6)
+    return SimpleNamespace(root=str(root), clip=str(clip), bank=bank_path(root),
+                           world=make_world(seed), base=out)
+
+
+TOY_OPTS = [
+    "INPUT.SIZE", "(32, 32)",
+    "USE_CUDA", "False",
+    "DATALOADER.NUM_WORKERS", "0",
+]
+CALTECH = ["--dataset-config-file", "configs/datasets/caltech101.yaml"]
+
+
+def toy_argv(toy, out, trainer, config, *flags, opts=()):
+    """train.py's arguments for ``trainer`` on the toy world (its Caltech101-layout root)."""
+    return [
+        "--root", toy.root, "--trainer", trainer, "--seed", "1", *CALTECH,
+        "--config-file", f"configs/trainers/{config}.yaml", "--output-dir", str(out), *flags,
+        "MODEL.BACKBONE.NAME", toy.clip, *TOY_OPTS, "TRAINER.SAR.NOVEL_SOURCE", toy.bank, *opts,
+    ]

@@ -88,3 +88,18 @@ def test_extra_classes_share_the_prompts(setup):
     assert torch.allclose(plain.logits, joint.logits, atol=1e-5)
     alone = model.encode_text(extra)
     assert torch.allclose(joint.text_features[2:], alone, atol=1e-5)
+
+
+# ---- on the pretrained toy CLIP -------------------------------------------------------------
+
+def test_coop_training_raises_accuracy_on_the_toy_clip(toy, tmp_path):
+    """From a random context (no CTX_INIT), five epochs must teach the prompt something."""
+    from tests.helpers import toy_argv, trainer_for
+
+    opts = ["DATASET.NUM_SHOTS", "8", "DATASET.SUBSAMPLE_CLASSES", "base", "OPTIM.MAX_EPOCH", "5",
+            "TRAINER.COOP.N_CTX", "4", "TRAINER.COOP.CTX_INIT", "", "TEST.NO_TEST", "True"]
+    trainer = trainer_for(toy_argv(toy, tmp_path, "CoOp", "CoOp/vit_b16_ctxv1", opts=opts))
+    untrained = trainer.test()
+    trainer.train()
+    trained = trainer.test()
+    assert trained > untrained + 10 and trained > 70, (untrained, trained)

@@ -135,3 +135,19 @@ def test_command_line_as_documented(setup, tmp_path):
                                cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert evaluated.returncode == 0, evaluated.stderr[-2000:]
     assert "* accuracy:" in evaluated.stdout
+
+
+def test_eval_only_reproduces_the_accuracy_the_training_log_printed(toy, tmp_path):
+    from tests.helpers import read_log, toy_argv
+    from tools.toy_world.bench import read_accuracy
+
+    opts = ["DATASET.NUM_SHOTS", "4", "DATASET.SUBSAMPLE_CLASSES", "base", "OPTIM.MAX_EPOCH", "2",
+            "TRAINER.COOP.N_CTX", "4"]
+    out = tmp_path / "train"
+    assert train.main(toy_argv(toy, out, "CoOp", "CoOp/vit_b16_ctxv1", opts=opts)) == 0
+    printed = read_accuracy(out / "log.txt")
+    again = tmp_path / "eval"
+    assert train.main(toy_argv(toy, again, "CoOp", "CoOp/vit_b16_ctxv1", "--eval-only",
+                               "--model-dir", str(out), "--load-epoch", "2", opts=opts)) == 0
+    assert read_accuracy(again / "log.txt") == printed, read_log(again)
+    assert printed > 50  # a trained prompt on the toy CLIP, not noise

@@ -1,0 +1,80 @@
+"""The toy world: its split, its images, the compact checkpoint and the pretraining."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from tools.toy_world.checkpoint import SHIPPED, read_compact, save_compact
+from tools.toy_world.cli import main as toy_main
+from tools.toy_world.draw import draw_image, image_rng
+from tools.toy_world.pretrain import ARCH, pretrain
+from tools.toy_world.world import COLOURS, SHAPES, make_world
+from trainers.backbone import load_clip
+
+
+def test_base_and_new_classes_share_no_colour_and_the_bank_holds_neither():
+    world = make_world(0)
+    base_colours = {name.split()[0] for name in world.base_classes}
+    new_colours = {name.split()[0] for name in world.new_classes}
+    assert base_colours and new_colours and not base_colours & new_colours
+    assert not set(world.bank) & set(world.dataset_classes)
+    assert len(world.bank) + len(world.dataset_classes) == len(COLOURS) * len(SHAPES)
+
+
+def test_a_world_is_fixed_by_its_seed_and_other_seeds_split_otherwise():
+    assert make_world(3) == make_world(3)
+    splits = {(make_world(s).base_colours, make_world(s).shapes) for s in range(5)}
+    assert len(splits) == 5
+
+
+def test_images_are_seeded_and_differ_by_class():
+    a = draw_image("red", "circle", 32, image_rng(0, 2, 7))
+    assert np.array_equal(a, draw_image("red", "circle", 32, image_rng(0, 2, 7)))
+    b = draw_image("blue", "circle", 32, image_rng(0, 2, 7))
+    assert a.shape == (32, 32, 3) and np.abs(a.astype(int) - b.astype(int)).mean() > 10
+
+
+def test_shipped_model_expands_to_an_openai_layout_checkpoint_that_load_clip_reads(tmp_path):
+    assert SHIPPED.stat().st_size < 2_000_000  # the repository stays small
+    state, meta = read_compact(SHIPPED)
+    assert meta["pretrain_seed"] == 0 and "text_projection" in state
+    path = tmp_path / "toy.pt"
+    torch.save(state, path)
+    model = load_clip(str(path))
+    assert model.visual.conv1.weight.shape[-1] == ARCH["patch_size"]
+    assert torch.equal(model.token_embedding.weight, state["token_embedding.weight"])
+
+
+def test_a_bad_compact_file_is_refused_in_one_line(tmp_path):
+    bad = tmp_path / "bad.pt"
+    torch.save({"format": "something else"}, bad)
+    with pytest.raises(ValueError, match="not a toy CLIP file"):
+        read_compact(bad)
+    bad.write_bytes(b"not a zip")
+    with pytest.raises(ValueError, match=str(bad)):
+        read_compact(bad)
+
+
+def test_pretraining_is_deterministic_learns_and_round_trips(tmp_path):
+    runs = [pretrain(seed=5, steps=40, per_class=2, batch_classes=16, log=lambda *_: None)
+            for _ in range(2)]
+    (state, ids, stats), (state2, _, _) = runs
+    assert all(torch.equal(state[k], state2[k]) for k in state)
+    assert stats["final_loss"] < stats["first_loss"] - 0.2  # it learns
+    save_compact(tmp_path / "m.pt", state, ids, ARCH, init_seed=5, meta={"pretrain_seed": 5})
+    expanded, _ = read_compact(tmp_path / "m.pt")
+    assert all(torch.equal(expanded[k], state[k].float()) for k in state)
+
+
+def test_make_writes_a_caltech101_root_and_the_bank(tmp_path, capsys):
+    assert toy_main(["make", "--out", str(tmp_path), "--seed", "1",
+                     "--images", "2", "1", "1"]) == 0
+    world = make_world(1)
+    split = json.loads((tmp_path / "data/caltech-101/split_zhou_Caltech101.json").read_text())
+    assert [row[2] for row in split["train"][::2]] == world.dataset_classes
+    assert (tmp_path / "data/caltech-101/101_ObjectCategories" / split["test"][0][0]).is_file()
+    bank = json.loads((tmp_path / "data/toy_world_bank.json").read_text())["classes"]
+    assert bank == world.bank and (tmp_path / "toy_clip.pt").is_file()
+    assert "MODEL.BACKBONE.NAME" in capsys.readouterr().out

@@ -1,0 +1,119 @@
+"""Command line of the toy world: ``pretrain`` a model, ``make`` a world (model + data root)."""
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+from .checkpoint import SHIPPED, read_compact, save_compact, write_clip_checkpoint
+from .layout import bank_path, write_dataset
+from .world import make_world
+
+MODEL_FILE = "toy_clip.pt"
+DATA_FOLDER = "data"
+
+
+def pretrain_compact(seed, steps, out):
+    from .pretrain import ARCH, pretrain
+
+    state, token_ids, stats = pretrain(seed=seed, steps=steps)
+    meta = {"pretrain_seed": seed, **stats, "arch": ARCH}
+    save_compact(out, state, token_ids, ARCH, init_seed=seed, meta=meta)
+    print(f"wrote {out} ({json.dumps(stats)})")
+    return out
+
+
+def make(out, seed, model, pretrain_seed, steps, counts, colours, shapes):
+    """Write ``out/toy_clip.pt`` and the data root ``out/data``; returns their paths."""
+    out = Path(out)
+    if pretrain_seed is not None:
+        compact = out / f"toy_clip_seed{pretrain_seed}.compact.pt"
+        model = pretrain_compact(pretrain_seed, steps, compact)
+    state, meta = read_compact(model)
+    clip_path = write_clip_checkpoint(state, out / MODEL_FILE)
+    world = make_world(seed, n_base_colours=colours[0], n_new_colours=colours[1], n_shapes=shapes)
+    started = time.time()
+    root = out / DATA_FOLDER
+    write_dataset(root, world, counts=counts)
+    print(f"toy world {seed}: {len(world.base_classes)} base classes "
+          f"({', '.join(world.base_colours)}), {len(world.new_classes)} new "
+          f"({', '.join(world.new_colours)}) over shapes {', '.join(world.shapes)}; "
+          f"bank of {len(world.bank)} names; data in {time.time() - started:.1f}s")
+    print(f"model: {clip_path} (pretrain seed {meta.get('pretrain_seed')}, learned logit scale "
+          f"{meta.get('logit_scale')})")
+    print(f"train.py: --root {root} --dataset-config-file configs/datasets/caltech101.yaml "
+          f"MODEL.BACKBONE.NAME {clip_path} INPUT.SIZE \"(32, 32)\" "
+          f"TRAINER.SAR.NOVEL_SOURCE {bank_path(root)}")
+    return clip_path, root
+
+
+def build_parser():
+    parser = argparse.ArgumentParser(
+        prog="python -m tools.toy_world",
+        description="A pretrained toy CLIP and its downstream worlds (see tools/toy_world).",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+    pre = sub.add_parser("pretrain", help="pretrain a toy CLIP into a compact file",
+                         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    pre.add_argument("--seed", type=int, default=0, help="pretraining seed (init, images, order)")
+    pre.add_argument("--steps", type=int, default=3000, help="contrastive steps")
+    pre.add_argument("--out", required=True, help="compact model file to write")
+    mk = sub.add_parser("make", help="write a model checkpoint and a world's data root",
+                        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    mk.add_argument("--out", required=True, help="folder for toy_clip.pt and data/")
+    mk.add_argument("--seed", type=int, default=0, help="world seed: split and images")
+    mk.add_argument("--model", default=str(SHIPPED), help="compact model file to expand")
+    mk.add_argument("--pretrain-seed", type=int, default=None,
+                    help="pretrain a fresh model with this seed instead of using --model")
+    mk.add_argument("--steps", type=int, default=3000,
+                    help="pretraining steps (with --pretrain-seed)")
+    mk.add_argument("--images", type=int, nargs=3, default=(32, 8, 40),
+                    metavar=("TRAIN", "VAL", "TEST"),
+                    help="images per class in each split")
+    mk.add_argument("--colours", type=int, nargs=2, default=(3, 3), metavar=("BASE", "NEW"),
+                    help="colours of the base and of the new classes")
+    mk.add_argument("--shapes", type=int, default=6, help="shapes of the dataset's classes")
+    bn = sub.add_parser("bench", help="the base-to-new table on a world, via the scripts",
+                        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    bn.add_argument("--world", required=True, help="a folder written by 'make'")
+    bn.add_argument("--methods", nargs="+", default=["zeroshotclip", "coop", "coop_sar"],
+                    help="script folders: zeroshotclip coop cocoop kgcoop maple promptsrc, "
+                         "each also with _sar")
+    bn.add_argument("--seeds", nargs="+", type=int, default=[1, 2, 3, 4, 5])
+    bn.add_argument("--out", required=True, help="output root (the scripts' OUTPUT)")
+    bn.add_argument("--jobs", type=int, default=2, help="runs at a time, one thread each")
+    bn.add_argument("--tag", default="", help="EXP_TAG: keeps a sweep point's runs apart")
+    bn.add_argument("--report", default=None, help="append the markdown table to this file")
+    bn.add_argument("opts", nargs=argparse.REMAINDER, help="KEY VALUE pairs for every run")
+    return parser
+
+
+def run_bench(args):
+    from .bench import bench
+
+    table, failures = bench(args.world, args.methods, args.seeds, args.out, jobs=args.jobs,
+                            opts=args.opts, tag=args.tag)
+    print(table)
+    if args.report:
+        with open(args.report, "a", encoding="utf-8") as f:
+            f.write(table + "\n")
+    for failure in failures:
+        print(f"error: failed: {failure} (its log is under {args.out}/jobs)", file=sys.stderr)
+    return 1 if failures else 0
+
+
+def main(argv=None):
+    args = build_parser().parse_args(argv)
+    try:
+        if args.command == "pretrain":
+            pretrain_compact(args.seed, args.steps, args.out)
+        elif args.command == "bench":
+            return run_bench(args)
+        else:
+            make(args.out, args.seed, args.model, args.pretrain_seed, args.steps,
+                 tuple(args.images), tuple(args.colours), args.shapes)
+    except ValueError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    return 0
