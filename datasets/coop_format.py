@@ -531,7 +531,9 @@ class CoOpDataset(DatasetBase):
             return None
         keys = ("train", "val") if self.fewshot_val else ("train",)
         rows = {}
-        for key, stored in read_datum_pickle(path, keys).items():
+        with gc_paused():
+            stored_rows = read_datum_pickle(path, keys)
+        for key, stored in stored_rows.items():
             rows[key], outside = remap_rows(stored, self.image_dir, self.path_markers())
             if outside is not None:
                 print(f"Ignoring upstream few-shot pickle {path}: {outside} is not an image "

@@ -158,7 +158,8 @@ class ImageNet(CoOpDataset):
     def read_fork_listing(self, path, train_dir):
         """``(train, test, test)`` from an upstream fork's preprocessed.pkl, paths remapped
         onto this root; None (with a logged line) when its classes are not this root's."""
-        rows = read_datum_pickle(path, ("train", "test"))
+        with gc_paused():  # 1.3M objects: the collector would rescan them again and again
+            rows = read_datum_pickle(path, ("train", "test"))
         items = {}
         for key, stored in rows.items():
             remapped, outside = remap_rows(stored, self.image_dir, self.path_markers())

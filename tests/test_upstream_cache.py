@@ -259,15 +259,19 @@ def test_restricted_unpickler_serves_without_the_bundled_engine(tmp_path, monkey
     is loaded from its file."""
     pkl = str(tmp_path / "x.pkl")
     dump_upstream(pkl, {"train": [("/r/dtd/images/a/1.jpg", 0, "a")]})
-    upstream_cache.restricted_unpickler.cache_clear()
+    caches = (upstream_cache.restricted_unpickler, upstream_cache.datum_unpickler)
+    for cached in caches:
+        cached.cache_clear()
     monkeypatch.delattr(dassl.utils, "safe_pickle", raising=False)
     monkeypatch.setitem(sys.modules, "dassl.utils.safe_pickle", None)
     try:
         module = upstream_cache.restricted_unpickler()
         assert module.__name__ == "sar_bundled_safe_pickle"
+        assert upstream_cache.datum_unpickler().__mro__[1] is module.Unpickler
         assert read_datum_pickle(pkl, ["train"]) == {"train": [("/r/dtd/images/a/1.jpg", 0, "a")]}
     finally:
-        upstream_cache.restricted_unpickler.cache_clear()
+        for cached in caches:
+            cached.cache_clear()
 
 
 def test_remap_rows_moves_paths_onto_the_current_root():
