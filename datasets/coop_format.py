@@ -7,8 +7,11 @@ its folders and parses what is truly its own:
   paths relative to the image folder) -- :func:`read_split`, :func:`save_split`;
 * building a split from a folder-per-class tree when no split file exists --
   :func:`read_and_split_data` (per class: shuffle, 50% train, 20% val, the rest test);
-* few-shot selection with a JSON cache ``<dataset_dir>/split_fewshot/shot_{N}-seed_{S}.json``
-  (:meth:`CoOpDataset.fewshot`); the draw is the one upstream CoOp makes for the same seed;
+* few-shot selection (:meth:`CoOpDataset.fewshot`): an upstream fork's pickle for the same
+  shots and seed if one is there (read by :mod:`datasets.upstream_cache`, never unpickled
+  plainly), else our JSON cache ``<dataset_dir>/split_fewshot/shot_{N}-seed_{S}.json``, else a
+  fresh draw equal to upstream's for the same seed and listing; every cache is checked against
+  the split and the shots (:mod:`datasets.validation`);
 * base/new class subsampling -- :func:`subsample_classes`;
 * one-line errors for a missing folder, a missing or malformed split and missing images
   (:class:`DatasetError` and its subclasses);
@@ -17,7 +20,7 @@ its folders and parses what is truly its own:
 The upstream function names and signatures (``read_split(filepath, path_prefix)``,
 ``save_split(train, val, test, filepath, path_prefix)``, ``read_and_split_data(...)``,
 ``subsample_classes(*args, subsample=...)``) are kept so dataset files written for upstream
-CoOp can call them. Every cache is JSON; nothing is pickled.
+CoOp can call them. Every cache written here is JSON; nothing is pickled.
 """
 
 import contextlib
@@ -31,25 +34,19 @@ import tempfile
 from dassl.data.datasets import DatasetBase, Datum
 from dassl.utils import listdir_nohidden
 
-DOCS_HINT = "see DATASETS.md"
+from .errors import (
+    DOCS_HINT,
+    DatasetError,
+    DatasetNotFoundError,
+    MissingImagesError,
+    SplitFormatError,
+)
+from .upstream_cache import path_markers, read_datum_pickle, remap_rows
+from .validation import SPLIT_NAMES, fewshot_mismatch, validate_split
+
 SUBSAMPLE_CHOICES = ("all", "base", "new")
-SPLIT_NAMES = ("train", "val", "test")
-
-
-class DatasetError(RuntimeError):
-    """A dataset cannot be loaded; the message is one line that names the offending path."""
-
-
-class DatasetNotFoundError(DatasetError):
-    """An expected folder or file (dataset folder, split file, label file) does not exist."""
-
-
-class SplitFormatError(DatasetError):
-    """A split or label file exists but cannot be parsed."""
-
-
-class MissingImagesError(DatasetError):
-    """A split lists images that are not on disk."""
+# what the image folders of the 15 datasets hold (compared in lower case: ImageNet's are .JPEG)
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp")
 
 
 # --------------------------------------------------------------------------------------------
@@ -84,6 +81,28 @@ def require_path(path, what, dataset=""):
 def listdir_sorted(path):
     """Sorted entries of ``path`` without hidden files (names starting with a dot)."""
     return listdir_nohidden(path, sort=True)
+
+
+def list_class_folders(path):
+    """Sorted names of the non-hidden folders in ``path``: files beside the class folders
+    (ImageNet-A/R ship a README.txt there) are not classes."""
+    with os.scandir(path) as entries:
+        return sorted(e.name for e in entries if not e.name.startswith(".") and e.is_dir())
+
+
+def list_image_files(path, sort=True):
+    """Non-hidden image files of ``path`` (by extension, any case).
+
+    Subfolders, stray files and broken or looping symlinks are left out, so none of them
+    becomes an "image". ``sort=False`` keeps ``os.listdir``'s order, the order upstream's
+    ImageNet reader draws from.
+    """
+    names = [
+        name for name in os.listdir(path)
+        if not name.startswith(".") and name.lower().endswith(IMAGE_EXTENSIONS)
+        and os.path.isfile(os.path.join(path, name))
+    ]
+    return sorted(names) if sort else names
 
 
 def load_json_file(path, what="split file"):
@@ -137,12 +156,13 @@ def rows_to_items(rows, path_prefix, source="split file"):
         for row in rows:
             try:
                 relpath, label, classname = row
-                label = int(label)
+                if type(label) is not int:  # upstream's int() would take 1.7, "3" or True
+                    raise TypeError
                 if not isinstance(relpath, str) or not isinstance(classname, str):
                     raise TypeError
             except (TypeError, ValueError):
                 raise SplitFormatError(
-                    f"Malformed {source}: expected [relative_path, label, classname], "
+                    f"Malformed {source}: expected [relative_path, integer label, classname], "
                     f"got {row!r}"
                 ) from None
             items.append(Datum(impath=join(path_prefix, relpath), label=label, classname=classname))
@@ -224,20 +244,20 @@ def split_groups(groups, p_trn=0.5, p_val=0.2):
 def read_and_split_data(image_dir, p_trn=0.5, p_val=0.2, ignored=(), new_cnames=None):
     """Build a split from a folder-per-class tree (the DTD-style split of upstream CoOp).
 
-    Class folders are sorted and labelled 0..K-1 (``ignored`` folders skipped); a folder is
-    renamed through ``new_cnames`` when listed there. Unlike upstream, image files are sorted
-    before shuffling, so the split does not depend on the filesystem's listing order.
+    Class folders are sorted and labelled 0..K-1 (``ignored`` folders and any file beside
+    them skipped before labelling, so labels have no gaps); a folder is renamed through
+    ``new_cnames`` when listed there. Only image files are listed (:func:`list_image_files`):
+    a subfolder or a symlink loop never becomes an image. Unlike upstream, image files are
+    sorted before shuffling, so the split does not depend on the filesystem's listing order.
     """
     require_path(image_dir, "Image folder")
     ignored = set(ignored or ())
     new_cnames = new_cnames or {}
-    categories = [c for c in listdir_sorted(image_dir) if c not in ignored]
+    categories = [c for c in list_class_folders(image_dir) if c not in ignored]
     groups = []
     for label, category in enumerate(categories):
         category_dir = os.path.join(image_dir, category)
-        if not os.path.isdir(category_dir):
-            continue
-        impaths = [os.path.join(category_dir, name) for name in listdir_sorted(category_dir)]
+        impaths = [os.path.join(category_dir, name) for name in list_image_files(category_dir)]
         groups.append((label, new_cnames.get(category, category), impaths))
     return split_groups(groups, p_trn, p_val)
 
@@ -332,8 +352,9 @@ def upstream_datum_guard(impaths, source):
 # --------------------------------------------------------------------------------------------
 
 
-def dataset_cfg(root, name, num_shots=-1, seed=-1, subsample="all"):
-    """The part of a Dassl config a dataset reads, as a yacs CfgNode."""
+def dataset_cfg(root, name, num_shots=-1, seed=-1, subsample="all", read_only=False):
+    """The part of a Dassl config a dataset reads, as a yacs CfgNode (``read_only``: load
+    without writing anything, for checking a root)."""
     from yacs.config import CfgNode
 
     cfg = CfgNode()
@@ -344,6 +365,7 @@ def dataset_cfg(root, name, num_shots=-1, seed=-1, subsample="all"):
     cfg.DATASET.NAME = name
     cfg.DATASET.NUM_SHOTS = num_shots
     cfg.DATASET.SUBSAMPLE_CLASSES = subsample
+    cfg.DATASET.READ_ONLY = read_only
     return cfg
 
 
@@ -360,31 +382,40 @@ class CoOpDataset(DatasetBase):
 
     Attributes on the instance follow upstream: ``dataset_dir``, ``image_dir``, ``split_path``,
     ``split_fewshot_dir``; plus ``all_classnames`` (names of all classes by label, taken
-    before few-shot selection and subsampling).
+    before few-shot selection and subsampling) and ``notes`` (what a read-only load would
+    have written, for ``tools/check_data_root.py``).
+
+    ``DATASET.READ_ONLY`` (set by :func:`dataset_cfg` for the checking tool, absent from
+    training configs) loads without writing anything: no built split, cache or index.
     """
 
     folder = ""  # dataset folder under DATASET.ROOT
     image_folder = ""  # image folder inside the dataset folder ("" = the dataset folder)
+    image_folder_alternatives = ()  # other names the current archives unpack to
     split_file = None  # split_zhou_<Name>.json, or None when the dataset has none
     folder_split = False  # build (and save) a split from image_folder/<class>/ when none exists
     ignored_folders = ()
     renamed_classes = {}
     fewshot_val = True  # few-shot also subsamples val (min(N, 4) per class)
+    fewshot_listing = None  # ImageNet: "filesystem", the listing order its draw depends on
     test_only = False  # evaluation-only variant: all data is test, and train_x = test
+    unique_classnames = True  # the split check also requires one label per class name
 
     def __init__(self, cfg):
         self.name = type(self).__name__
         self.seed = int(getattr(cfg, "SEED", -1))
+        self.read_only = bool(cfg.DATASET.get("READ_ONLY", False))
+        self.notes = []
         self.root = os.path.abspath(os.path.expanduser(cfg.DATASET.ROOT))
         self.dataset_dir = os.path.join(self.root, self.folder)
-        self.image_dir = os.path.join(self.dataset_dir, self.image_folder).rstrip(os.sep)
         self.split_path = os.path.join(self.dataset_dir, self.split_file or "")
         self.split_fewshot_dir = os.path.join(self.dataset_dir, "split_fewshot")
         self.split_source = self.split_path if self.split_file else self.dataset_dir
         require_path(self.dataset_dir, "Dataset folder", self.name)
-        require_path(self.image_dir, "Image folder", self.name)
+        self.image_dir = self.find_image_dir()
 
         train, val, test = self.read_splits()
+        self.validate_splits(train, val, test)
         if self.test_only:
             train, val = test, None
         self.all_classnames = classnames_by_label(train, val, test)
@@ -402,13 +433,33 @@ class CoOpDataset(DatasetBase):
 
     # ---- reading -------------------------------------------------------------------------
 
+    def find_image_dir(self):
+        """The image folder: its upstream name, else one of ``image_folder_alternatives``."""
+        names = (self.image_folder, *self.image_folder_alternatives)
+        paths = [os.path.join(self.dataset_dir, name).rstrip(os.sep) for name in names]
+        found = next((path for path in paths if os.path.isdir(path)), None)
+        if found is None and len(paths) > 1:
+            raise DatasetNotFoundError(
+                f"Image folder for {self.name} not found: {paths[0]} (or "
+                f"{' or '.join(names[1:])} beside it) ({DOCS_HINT})"
+            )
+        return found or require_path(paths[0], "Image folder", self.name)
+
+    def path_markers(self):
+        """Where the relative path starts in a fork's absolute paths (see upstream_cache)."""
+        return path_markers(self.folder, (self.image_folder, *self.image_folder_alternatives))
+
     def read_splits(self):
-        """Return ``(train, val, test)``; default: the split file, else :meth:`build_split`."""
+        """Return ``(train, val, test)``; default: the split file, else :meth:`build_split`.
+
+        A built split is checked before it is saved, so a bad one never reaches the root.
+        """
         if os.path.exists(self.split_path) and self.split_file:
             return read_split(self.split_path, self.image_dir)
         seed_python_random(self.seed)
         splits = self.build_split()
-        save_split(*splits, self.split_path, self.image_dir)
+        self.validate_splits(*splits, source=f"split built from {self.image_dir}")
+        self.save_built_split(splits)
         return splits
 
     def build_split(self):
@@ -420,6 +471,27 @@ class CoOpDataset(DatasetBase):
             self.image_dir, ignored=self.ignored_folders, new_cnames=self.renamed_classes
         )
 
+    def save_built_split(self, splits):
+        """Save a home-made split, loudly: results on it do not compare with published ones."""
+        if self.read_only:
+            self.notes.append("no CoOp split file: a random split would be built")
+            return
+        print(
+            f"WARNING: no CoOp split file {self.split_path}: a random split was built and saved "
+            "there. Results on it do not compare with published ones; put the official file "
+            f"there instead ({DOCS_HINT})."
+        )
+        save_split(*splits, self.split_path, self.image_dir)
+
+    def validate_splits(self, train, val, test, source=None):
+        """Check the split once, when read (:func:`datasets.validation.validate_split`).
+
+        The test-only variants are built from class folders and consistent by construction.
+        """
+        if not self.test_only:
+            source = source or f"split {self.split_source}"
+            validate_split(train, val, test, source, unique_names=self.unique_classnames)
+
     def check_images(self, train, val, test):
         seen = set()
         for items in (train, val, test):
@@ -427,65 +499,122 @@ class CoOpDataset(DatasetBase):
                 seen.add(id(items))
                 check_images_exist(items, self.split_source)
 
+    def write_cache(self, obj, path):
+        """Write a cache file unless loading read-only; returns whether it was written."""
+        if self.read_only:
+            return False
+        write_json_atomic(obj, path)
+        return True
+
     # ---- few-shot ------------------------------------------------------------------------
 
     def fewshot(self, train, val, num_shots):
-        """Few-shot train (and val) lists, cached as JSON with paths relative to image_dir.
+        """Few-shot train (and val) lists: a fork's sample, else our cache, else a fresh draw.
 
-        The draw equals upstream's for the same seed: Python's ``random`` is seeded with
-        SEED (as Dassl's set_random_seed leaves it), then ``generate_fewshot_dataset`` samples
-        N per label from train and, continuing the same random stream, min(N, 4) from val.
+        An upstream fork's pickle for the same shots and seed wins over our JSON cache: it is
+        the sample the fork trained on, so runs here then compare with the fork's on that
+        root. Our cache only spares reruns a redraw; drawn on the same listing it equals the
+        fork's. Either is used only if it is a complete sample of the current split for the
+        requested shots; otherwise it is ignored or rebuilt, with a logged line.
         """
-        path = os.path.join(self.split_fewshot_dir, f"shot_{num_shots}-seed_{self.seed}.json")
-        if os.path.exists(path):
-            cached, reason = self._load_fewshot_cache(path, train, val, num_shots)
-            if cached is not None:
-                print(f"Loading preprocessed few-shot data from {path}")
-                return cached
-            print(f"Few-shot cache {path} is stale ({reason}); rebuilding it")
+        stem = os.path.join(self.split_fewshot_dir, f"shot_{num_shots}-seed_{self.seed}")
+        picked = self._fork_fewshot(stem + ".pkl", train, val, num_shots)
+        if picked is None:
+            picked = self._json_fewshot(stem + ".json", train, val, num_shots)
+        if picked is None:
+            picked = self._draw_fewshot(stem + ".json", train, val, num_shots)
+        return picked
 
+    def _fork_fewshot(self, path, train, val, num_shots):
+        """The sample of an upstream fork's pickle, if there is one matching the split."""
+        if not os.path.exists(path):
+            return None
+        keys = ("train", "val") if self.fewshot_val else ("train",)
+        rows = {}
+        with gc_paused():
+            stored_rows = read_datum_pickle(path, keys)
+        for key, stored in stored_rows.items():
+            rows[key], outside = remap_rows(stored, self.image_dir, self.path_markers())
+            if outside is not None:
+                print(f"Ignoring upstream few-shot pickle {path}: {outside} is not an image "
+                      f"path of {self.name}")
+                return None
+        picked, reason = self._match_sample(rows, train, val, num_shots)
+        if reason:
+            print(f"Ignoring upstream few-shot pickle {path}: {reason}")
+            return None
+        print(f"Loading the few-shot sample of an upstream fork from {path} "
+              f"(paths remapped onto {self.image_dir})")
+        return picked
+
+    def _json_fewshot(self, path, train, val, num_shots):
+        """The sample of our JSON cache, if it matches the header, the split and the shots."""
+        if not os.path.exists(path):
+            return None
+        rows, reason = self._read_fewshot_json(path, num_shots)
+        if rows is not None:
+            picked, reason = self._match_sample(rows, train, val, num_shots)
+        if reason:
+            print(f"Few-shot cache {path} is stale ({reason}); rebuilding it")
+            return None
+        print(f"Loading preprocessed few-shot data from {path}")
+        return picked
+
+    def _draw_fewshot(self, path, train, val, num_shots):
+        """Upstream's draw: Python's ``random`` seeded with SEED (as Dassl's set_random_seed
+        leaves it), N per label from train, then, continuing the stream, min(N, 4) from val."""
         seed_python_random(self.seed)
         train = self.generate_fewshot_dataset(train, num_shots=num_shots)
         if self.fewshot_val:
             val = self.generate_fewshot_dataset(val, num_shots=min(num_shots, 4))
-        data = {
-            "num_shots": num_shots,
-            "seed": self.seed,
-            "train": items_to_rows(train, self.image_dir),
-            "val": items_to_rows(val, self.image_dir) if self.fewshot_val else None,
-        }
-        write_json_atomic(data, path)
-        print(f"Saved few-shot data to {path}")
+        data = {"num_shots": num_shots, "seed": self.seed}
+        if self.fewshot_listing:
+            data["listing"] = self.fewshot_listing
+        data["train"] = items_to_rows(train, self.image_dir)
+        data["val"] = items_to_rows(val, self.image_dir) if self.fewshot_val else None
+        if self.write_cache(data, path):
+            print(f"Saved few-shot data to {path}")
         return train, val
 
-    def _load_fewshot_cache(self, path, train, val, num_shots):
-        """Return ``((train, val), None)`` for a cache matching the split, else ``(None, why)``."""
+    def _read_fewshot_json(self, path, num_shots):
+        """``({split: [(impath, label, classname)]}, None)`` from our cache, or ``(None, why)``."""
         try:
             data = load_json_file(path, "few-shot cache")
         except SplitFormatError:
             return None, "unreadable JSON"
         if not isinstance(data, dict):
             return None, "not a JSON object"
-        if data.get("num_shots") != num_shots or data.get("seed") != self.seed:
-            return None, f"header says shots={data.get('num_shots')} seed={data.get('seed')}"
+        header = (data.get("num_shots"), data.get("seed"), data.get("listing"))
+        if header != (num_shots, self.seed, self.fewshot_listing):
+            return None, f"header says shots={header[0]} seed={header[1]} listing={header[2]}"
+        rows = {}
+        for name in ("train", "val"):
+            rows[name] = []
+            for row in data.get(name) or []:
+                if not isinstance(row, list) or len(row) != 3 or not isinstance(row[0], str):
+                    return None, f"malformed {name} entry"
+                rows[name].append((os.path.join(self.image_dir, row[0]), row[1], row[2]))
+        return rows, None
+
+    def _match_sample(self, rows, train, val, num_shots):
+        """``((train, val), None)`` when ``rows`` pick a complete few-shot sample of the split
+        for ``num_shots``, else ``(None, why)``; the items returned are the split's own."""
         out = []
-        for name, source in (("train", train), ("val", val if self.fewshot_val else None)):
-            if source is None:
+        for name, source, shots in (("train", train, num_shots), ("val", val, min(num_shots, 4))):
+            if name == "val" and not self.fewshot_val:
                 out.append(val)
                 continue
             index = {item.impath: item for item in source}
             picked = []
-            for row in data.get(name) or []:
-                try:
-                    relpath, label, classname = row
-                except (TypeError, ValueError):
-                    return None, f"malformed {name} entry"
-                item = index.get(os.path.join(self.image_dir, str(relpath)))
+            for impath, label, classname in rows.get(name) or []:
+                item = index.get(impath)
                 if item is None or item.label != label or item.classname != classname:
-                    return None, f"{name} entry {relpath!r} is not in the split"
+                    rel = relative_path(impath, self.image_dir)
+                    return None, f"{name} entry {rel!r} is not in the split"
                 picked.append(item)
-            if not picked and source:
-                return None, f"no {name} entries"
+            reason = fewshot_mismatch(picked, source, shots)
+            if reason:
+                return None, f"{name}: {reason}"
             out.append(picked)
         return tuple(out), None
 
@@ -501,6 +630,8 @@ __all__ = [
     "classnames_by_label",
     "dataset_cfg",
     "items_to_rows",
+    "list_class_folders",
+    "list_image_files",
     "listdir_sorted",
     "load_json_file",
     "read_and_split_data",
@@ -511,5 +642,6 @@ __all__ = [
     "split_groups",
     "subsample_classes",
     "upstream_datum_guard",
+    "validate_split",
     "write_json_atomic",
 ]

@@ -2,9 +2,15 @@
 
 ImageNet: imagenet/{images/train/<wnid>/, images/val/<wnid>/, classnames.txt}; classnames.txt
 has lines "n01440764 tench". Labels are the positions of the sorted train class folders; val is
-used as val and as test. The file listing is cached in imagenet/preprocessed.json as compact
-columns (per class, the list of file names), so 1.28M entries load in about a second and the
-cache stays valid when the data root moves. The cache is rebuilt when the class folders change.
+used as val and as test.
+
+The images of each class folder are listed in the file system's order (``os.listdir``, not
+sorted), as upstream lists them, because the few-shot draw picks by position in that list:
+only so does a fresh draw here equal upstream's fresh draw on the same machine. The listing is
+cached in imagenet/preprocessed.json as compact columns (per class, the list of file names),
+so 1.28M entries load in about a second and the cache stays valid when the data root moves; it
+is rebuilt when the class folders change. An upstream fork's own listing,
+imagenet/preprocessed.pkl, wins when present: the fork drew its sample from it.
 """
 
 import os
@@ -17,15 +23,18 @@ from .coop_format import (
     DatasetError,
     SplitFormatError,
     gc_paused,
-    listdir_sorted,
+    list_class_folders,
+    list_image_files,
     load_json_file,
     require_path,
+    rows_to_items,
     upstream_datum_guard,
-    write_json_atomic,
 )
+from .upstream_cache import read_datum_pickle, remap_rows
 
 INDEX_FILE = "preprocessed.json"
-INDEX_VERSION = 1
+FORK_INDEX_FILE = "preprocessed.pkl"
+INDEX_VERSION = 2  # 2: file names in listing order (version 1 sorted them)
 
 
 def read_classnames(path):
@@ -43,15 +52,19 @@ def read_classnames(path):
 
 
 def build_index(image_dir):
-    """List ``images/train/<wnid>/`` and ``images/val/<wnid>/`` into the compact index."""
+    """List ``images/train/<wnid>/`` and ``images/val/<wnid>/`` into the compact index.
+
+    Class folders sorted, as upstream; the images of each in listing order (see the module
+    docstring), only image files.
+    """
     train_dir = require_path(os.path.join(image_dir, "train"), "Image folder")
     val_dir = require_path(os.path.join(image_dir, "val"), "Image folder")
-    folders = [f for f in listdir_sorted(train_dir) if os.path.isdir(os.path.join(train_dir, f))]
+    folders = list_class_folders(train_dir)
     index = {"version": INDEX_VERSION, "folders": folders, "train": [], "test": []}
     for split, split_dir in (("train", train_dir), ("test", val_dir)):
         for wnid in folders:
             class_dir = require_path(os.path.join(split_dir, wnid), "Class folder")
-            index[split].append(listdir_sorted(class_dir))
+            index[split].append(list_image_files(class_dir, sort=False))
     return index
 
 
@@ -115,24 +128,60 @@ class ImageNet(CoOpDataset):
     folder = "imagenet"
     image_folder = "images"
     fewshot_val = False  # upstream samples only train; val stays the full test set
+    fewshot_listing = "filesystem"  # caches drawn from sorted lists (before) are redrawn
+    unique_classnames = False  # classnames.txt may give two wnids the same name
 
     def read_splits(self):
+        self.listing_from_fork = False
+        train_dir = require_path(os.path.join(self.image_dir, "train"), "Image folder", self.name)
+        fork = os.path.join(self.dataset_dir, FORK_INDEX_FILE)
+        if os.path.exists(fork):
+            splits = self.read_fork_listing(fork, train_dir)
+            if splits is not None:
+                return splits
         classnames_file = os.path.join(self.dataset_dir, "classnames.txt")
         classnames = read_classnames(classnames_file)
         path = self.split_source = os.path.join(self.dataset_dir, INDEX_FILE)
-        train_dir = require_path(os.path.join(self.image_dir, "train"), "Image folder", self.name)
         index = load_index(path) if os.path.exists(path) else None
-        if index is not None and index["folders"] != listdir_sorted(train_dir):
+        if index is not None and index["folders"] != list_class_folders(train_dir):
             print(f"ImageNet index {path} does not match the class folders; rebuilding it")
             index = None
         if index is None:
             print(f"Indexing {self.image_dir} (once; cached in {path})")
             index = build_index(self.image_dir)
-            write_json_atomic(index, path)
+            self.write_cache(index, path)
         else:
             print(f"Loading ImageNet index from {path}")
         train, test = index_to_items(index, self.image_dir, classnames, classnames_file)
         return train, test, test
+
+    def read_fork_listing(self, path, train_dir):
+        """``(train, test, test)`` from an upstream fork's preprocessed.pkl, paths remapped
+        onto this root; None (with a logged line) when its classes are not this root's."""
+        with gc_paused():  # 1.3M objects: the collector would rescan them again and again
+            rows = read_datum_pickle(path, ("train", "test"))
+        items = {}
+        for key, stored in rows.items():
+            remapped, outside = remap_rows(stored, self.image_dir, self.path_markers())
+            if outside is not None:
+                print(f"Ignoring upstream ImageNet listing {path}: {outside} is not under "
+                      "imagenet/images/")
+                return None
+            items[key] = rows_to_items(remapped, self.image_dir, f"ImageNet listing {path}")
+        wnids = sorted({os.path.basename(os.path.dirname(it.impath)) for it in items["train"]})
+        if wnids != list_class_folders(train_dir):
+            print(f"Ignoring upstream ImageNet listing {path}: its classes are not the class "
+                  f"folders of {train_dir}")
+            return None
+        print(f"Reading ImageNet's listing from {path}, an upstream fork's cache "
+              f"(paths remapped onto {self.image_dir})")
+        self.split_source, self.listing_from_fork = path, True
+        return items["train"], items["test"], items["test"]
+
+    def validate_splits(self, train, val, test, source=None):
+        """Our own listing is consistent by construction; a fork's pickle is checked."""
+        if self.listing_from_fork:
+            super().validate_splits(train, val, test, source)
 
 
 class ImageNetVariant(CoOpDataset):
@@ -153,7 +202,7 @@ class ImageNetVariant(CoOpDataset):
         elif self.class_folders == "wnid":
             folders = list(classnames.items())
         else:
-            present = listdir_sorted(self.image_dir)
+            present = list_class_folders(self.image_dir)  # files such as README.txt skipped
             unknown = [wnid for wnid in present if wnid not in classnames]
             if unknown:
                 raise DatasetError(
@@ -168,6 +217,6 @@ class ImageNetVariant(CoOpDataset):
             prefix = os.path.join(class_dir, "")
             test.extend(
                 Datum(impath=prefix + n, label=label, classname=cname)
-                for n in listdir_sorted(class_dir)
+                for n in list_image_files(class_dir)
             )
         return None, None, test

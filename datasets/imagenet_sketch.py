@@ -1,4 +1,5 @@
-"""ImageNet-Sketch: imagenet-sketch/images/<wnid>/."""
+"""ImageNet-Sketch: imagenet-sketch/images/<wnid>/ (upstream's name), or sketch/<wnid>/, the
+folder the published archive unpacks to."""
 
 from dassl.data.datasets import DATASET_REGISTRY
 
@@ -9,4 +10,5 @@ from .imagenet import ImageNetVariant
 class ImageNetSketch(ImageNetVariant):
     folder = "imagenet-sketch"
     image_folder = "images"
+    image_folder_alternatives = ("sketch",)
     class_folders = "wnid"

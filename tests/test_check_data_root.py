@@ -1,5 +1,7 @@
-"""tools/check_data_root.py: a table for a good root, one line per broken dataset."""
+"""tools/check_data_root.py: a table for a good root, one line per broken dataset, and
+nothing written to the root."""
 
+import json
 import os
 import shutil
 
@@ -26,13 +28,56 @@ def test_all_datasets_ok(good_root, capsys):
     assert eurosat.split()[2:6] == ["10", "160", "40", "40"]
 
 
+def snapshot(root):
+    """Every path under ``root`` with its size and modification time."""
+    out = {}
+    for folder, dirs, files in os.walk(root):
+        for name in dirs + files:
+            path = os.path.join(folder, name)
+            out[path] = (os.path.getsize(path), os.path.getmtime(path))
+    return out
+
+
 def test_partial_root_and_stems(tmp_path, capsys):
-    write_synthetic_root(str(tmp_path), ["DescribableTextures"])
+    write_synthetic_root(str(tmp_path), ["DescribableTextures", "ImageNet"])
+    before = snapshot(str(tmp_path))
     assert main(["--root", str(tmp_path)]) == 0
     out = capsys.readouterr().out
-    assert "not found" in out and "1 of 1 datasets" in out
-    assert main(["--root", str(tmp_path), "--datasets", "dtd", "--num-shots", "4"]) == 0
-    assert os.path.isfile(os.path.join(str(tmp_path), "dtd", "split_fewshot", "shot_4-seed_1.json"))
+    assert "not found" in out and "2 of 2 datasets" in out
+    assert main(["--root", str(tmp_path), "--datasets", "dtd", "imagenet", "--num-shots", "4"]) == 0
+    assert snapshot(str(tmp_path)) == before  # no few-shot cache, no ImageNet index
+
+
+def test_missing_split_file_is_reported_and_nothing_written(tmp_path, capsys):
+    """Issue 16 item 9: the tool used to build and save a random split and call it "ok"."""
+    root = str(tmp_path)
+    write_synthetic_root(root, ["EuroSAT", "Caltech101", "OxfordFlowers"],
+                         omit_splits=["EuroSAT", "Caltech101", "OxfordFlowers"])
+    before = snapshot(root)
+    assert main(["--root", root]) == 0
+    out = capsys.readouterr().out
+    assert snapshot(root) == before
+    for name in ("EuroSAT", "Caltech101", "OxfordFlowers"):
+        row = next(line for line in out.splitlines() if line.startswith(name))
+        assert row.endswith("no split file") and " ok" not in row
+        note = next(line for line in out.splitlines() if line.startswith(f"NOTE {name}:"))
+        assert "no CoOp split file: a random split would be built" in note
+    assert "3 of them have no CoOp split file" in out
+
+
+def test_inconsistent_split_is_broken_not_ok(tmp_path, capsys):
+    """Issue 14 item 7: a split with a test label that is not in train was called "ok"."""
+    root = str(tmp_path)
+    write_synthetic_root(root, ["OxfordPets"])
+    path = os.path.join(root, "oxford_pets", "split_zhou_OxfordPets.json")
+    with open(path) as f:
+        split = json.load(f)
+    split["test"][0][1] = 42
+    with open(path, "w") as f:
+        json.dump(split, f)
+    assert main(["--root", root]) == 1
+    broken = [line for line in capsys.readouterr().out.splitlines() if line.startswith("BROKEN")]
+    assert len(broken) == 1 and path in broken[0] and "42" in broken[0]
 
 
 def test_broken_datasets_are_reported(tmp_path, capsys):

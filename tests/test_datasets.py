@@ -5,6 +5,7 @@ draw, JSON cache with relative paths that survives moving the root and is rebuil
 and the one-line errors for broken inputs.
 """
 
+import hashlib
 import json
 import math
 import os
@@ -246,7 +247,8 @@ def test_fewshot_cache_survives_moving_the_root(synth, tmp_path, capsys):
 
 @pytest.mark.parametrize(
     "corrupt",
-    ["seed", "shots", "foreign_entry", "wrong_label", "not_json", "not_object"],
+    ["seed", "shots", "foreign_entry", "wrong_label", "not_json", "not_object",
+     "missing_class", "short_class", "duplicate_entry", "old_listing"],
 )
 def test_stale_fewshot_cache_is_rebuilt(synth, tmp_path, capsys, corrupt):
     root = copy_datasets(synth[0], tmp_path, "DescribableTextures")
@@ -263,6 +265,14 @@ def test_stale_fewshot_cache_is_rebuilt(synth, tmp_path, capsys, corrupt):
         data["train"][0][0] = "banded/not_in_split.jpg"
     elif corrupt == "wrong_label":
         data["train"][0][1] = data["train"][0][1] + 1
+    elif corrupt == "missing_class":  # issue 14 item 3: trained on "# classes 1"
+        data["train"] = [row for row in data["train"] if row[1] != 0]
+    elif corrupt == "short_class":
+        data["train"] = data["train"][1:]
+    elif corrupt == "duplicate_entry":
+        data["train"][1] = list(data["train"][0])
+    elif corrupt == "old_listing":  # an ImageNet-only header; DTD's draw has none
+        data["listing"] = "filesystem"
     elif corrupt == "not_json":
         text = "{not json"
     else:
@@ -277,6 +287,126 @@ def test_stale_fewshot_cache_is_rebuilt(synth, tmp_path, capsys, corrupt):
     assert rebuilt == fresh
     with open(path) as f:
         assert json.load(f)["seed"] == 1
+
+
+def test_fewshot_cache_older_than_a_class_of_the_split_is_rebuilt(synth, tmp_path, capsys):
+    """Issue 14 item 3: a cache that predates a class added to the split was used as is."""
+    root = copy_datasets(synth[0], tmp_path, "DescribableTextures")
+    load(root, "DescribableTextures", shots=4, seed=1)
+    image_dir = os.path.join(root, "dtd", "images")
+    shutil.copytree(os.path.join(image_dir, "banded"), os.path.join(image_dir, "zigzagged"))
+    split_path = os.path.join(root, "dtd", "split_zhou_DescribableTextures.json")
+    with open(split_path) as f:
+        split = json.load(f)
+    new_label = 1 + max(row[1] for row in split["train"])
+    for rows in split.values():
+        rows += [[r.replace("banded/", "zigzagged/", 1), new_label, "zigzagged"]
+                 for r, label, _ in list(rows) if label == 0]
+    with open(split_path, "w") as f:
+        json.dump(split, f)
+    capsys.readouterr()
+    ds = load(root, "DescribableTextures", shots=4, seed=1)
+    assert "is stale (train: 1 of 7 classes missing" in capsys.readouterr().out
+    assert ds.num_classes == 7 and set(per_label(ds.train_x).values()) == {4}
+
+
+def scrambled_listdir(real):
+    """``os.listdir`` in an order that is neither sorted nor creation order (as ext4's)."""
+    return lambda path: sorted(real(path), key=lambda n: hashlib.md5(n.encode()).hexdigest())
+
+
+def test_imagenet_draw_follows_the_listing_order(synth, tmp_path, monkeypatch, capsys):
+    """Issue 13: upstream draws from each class folder in os.listdir order, not sorted."""
+    root = copy_datasets(synth[0], tmp_path, "ImageNet")
+    os.remove(os.path.join(root, "imagenet", "preprocessed.json"))
+    shutil.rmtree(os.path.join(root, "imagenet", "split_fewshot"), ignore_errors=True)
+    monkeypatch.setattr(os, "listdir", scrambled_listdir(os.listdir))
+    ds = load(root, "ImageNet", shots=4, seed=1)
+
+    # upstream's selection from its documented behaviour: sorted class folders, files in
+    # listing order, then set_random_seed(SEED) and Dassl's generate_fewshot_dataset
+    train_dir = os.path.join(root, "imagenet", "images", "train")
+    folders = sorted(e.name for e in os.scandir(train_dir) if e.is_dir())
+    listing = [Datum(impath=os.path.join(train_dir, folder, name), label=label)
+               for label, folder in enumerate(folders)
+               for name in os.listdir(os.path.join(train_dir, folder)) if name[0] != "."]
+    expected, _ = upstream_fewshot(listing, None, 4, 1, with_val=False)
+    assert paths(ds.train_x) == paths(expected)
+    by_sorted, _ = upstream_fewshot(sorted(listing, key=lambda d: (d.label, d.impath)), None, 4,
+                                    1, with_val=False)
+    assert paths(by_sorted) != paths(expected)  # the order matters, so the test can fail
+
+    # caches of the old sorted reader (index version 1, few-shot without a listing) are redone
+    index_path = os.path.join(root, "imagenet", "preprocessed.json")
+    with open(index_path) as f:
+        index = json.load(f)
+    index.update(version=1, train=[sorted(n) for n in index["train"]])
+    cache_path = os.path.join(root, "imagenet", "split_fewshot", "shot_4-seed_1.json")
+    with open(cache_path) as f:
+        cache = json.load(f)
+    cache.pop("listing")
+    for path, obj in ((index_path, index), (cache_path, cache)):
+        with open(path, "w") as f:
+            json.dump(obj, f)
+    capsys.readouterr()
+    again = load(root, "ImageNet", shots=4, seed=1)
+    out = capsys.readouterr().out
+    assert "Indexing" in out and "is stale (header says" in out
+    assert paths(again.train_x) == paths(expected)
+
+
+@pytest.mark.parametrize("name", ["ImageNetA", "ImageNetR"])
+def test_readme_beside_the_200_class_folders(synth, tmp_path, name):
+    """Issue 13: the official archives ship README.txt next to the wnid folders."""
+    root = copy_datasets(synth[0], tmp_path, name)
+    ds_dir = os.path.join(root, FOLDERS[name])
+    image_dir = os.path.join(ds_dir, DATASET_REGISTRY.get(name).image_folder)
+    with open(os.path.join(image_dir, "README.txt"), "w") as f:
+        f.write("ImageNet-A/R: 200 classes\n")
+    assert load(root, name).classnames == synth[1][name]
+    os.makedirs(os.path.join(image_dir, "n99999999"))  # an unknown folder is still refused
+    with pytest.raises(DatasetError) as exc:
+        load(root, name)
+    assert "n99999999" in one_line(exc) and "classnames.txt" in one_line(exc)
+
+
+@pytest.mark.parametrize("name", DATASET_NAMES)
+def test_stray_files_in_class_folders_are_not_images(synth, tmp_path, name):
+    """Issue 13 audit: a non-image file or a subfolder in a class folder never becomes a
+    sample (split-file datasets never list it; folder readers skip it)."""
+    root = copy_datasets(synth[0], tmp_path, name)
+    index = os.path.join(root, "imagenet", "preprocessed.json")
+    if os.path.exists(index):
+        os.remove(index)
+    full = load(root, name)
+    for folder in {os.path.dirname(p) for p in paths(full.test) + paths(full.train_x)}:
+        for stray in ("notes.txt", "Thumbs.db"):
+            with open(os.path.join(folder, stray), "w") as f:
+                f.write("not an image\n")
+        os.makedirs(os.path.join(folder, "nested.jpg"))
+    if os.path.exists(index):
+        os.remove(index)
+    ds = load(root, name)
+    assert paths(ds.train_x) == paths(full.train_x) and paths(ds.test) == paths(full.test)
+
+
+@pytest.mark.parametrize(
+    "name, upstream, current",
+    [("EuroSAT", "2750", "EuroSAT_RGB"), ("ImageNetSketch", "images", "sketch")],
+)
+def test_image_folder_of_the_current_archive(synth, tmp_path, name, upstream, current):
+    """Issue 16 item 10: today's archives unpack to EuroSAT_RGB/ and sketch/."""
+    root = copy_datasets(synth[0], tmp_path, name)
+    ds_dir = os.path.join(root, FOLDERS[name])
+    before = load(root, name)
+    os.rename(os.path.join(ds_dir, upstream), os.path.join(ds_dir, current))
+    ds = load(root, name)
+    assert [p.replace(os.sep + current + os.sep, os.sep + upstream + os.sep)
+            for p in paths(ds.test)] == paths(before.test)
+    os.rename(os.path.join(ds_dir, current), os.path.join(ds_dir, "elsewhere"))
+    with pytest.raises(DatasetNotFoundError) as exc:
+        load(root, name)
+    assert os.path.join(ds_dir, upstream) in one_line(exc) and current in one_line(exc)
 
 
 # ---- splits built from the raw files ---------------------------------------------------------
@@ -314,7 +444,9 @@ def test_split_built_from_class_folders(tmp_path, capsys, name, image_dir, split
     split_path = os.path.join(str(tmp_path), split_file)
     assert not os.path.exists(split_path)
     ds = load(tmp_path, name, seed=3)
-    assert os.path.exists(split_path) and "building one" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert os.path.exists(split_path) and "building one" in out
+    assert f"WARNING: no CoOp split file {split_path}: a random split was built" in out
     assert ds.all_classnames == classes[name]
     with open(split_path) as f:
         split = json.load(f)
@@ -327,6 +459,42 @@ def test_split_built_from_class_folders(tmp_path, capsys, name, image_dir, split
     assert len(split["train"]) == len(classes[name]) * round(per_class * 0.5)
     # the saved split is then used as is
     assert paths(load(tmp_path, name, seed=99).test) == paths(ds.test)
+
+
+def test_folder_split_lists_only_images(tmp_path):
+    """Issue 14 item 15: a subfolder, a symlink loop and stray files became "images", and a
+    file beside the class folders shifted the labels."""
+    name = "DescribableTextures"
+    write_synthetic_root(str(tmp_path), [name], omit_splits=[name])
+    image_dir = os.path.join(str(tmp_path), "dtd", "images")
+    images = {f"{c}/{n}" for c in os.listdir(image_dir)
+              for n in os.listdir(os.path.join(image_dir, c))}
+    with open(os.path.join(image_dir, "README.txt"), "w") as f:
+        f.write("stray\n")
+    os.makedirs(os.path.join(image_dir, "banded", "more.jpg"))
+    os.symlink("loop.jpg", os.path.join(image_dir, "banded", "loop.jpg"))
+    os.symlink(image_dir, os.path.join(image_dir, "blotchy", "up.jpg"))
+    with open(os.path.join(image_dir, "bubbly", "notes.txt"), "w") as f:
+        f.write("stray\n")
+    load(tmp_path, "DescribableTextures", seed=1)
+    with open(os.path.join(str(tmp_path), "dtd", "split_zhou_DescribableTextures.json")) as f:
+        split = json.load(f)
+    rows = [row for part in split.values() for row in part]
+    assert {row[0] for row in rows} == images
+    assert {row[1] for row in rows} == set(range(len(os.listdir(image_dir)) - 1))
+
+
+def test_bad_built_split_is_never_saved(tmp_path):
+    """Issue 14 item 15: a split is saved only after it validates. Here two Caltech folders
+    map onto one class name (``airplanes`` is renamed ``airplane``)."""
+    write_synthetic_root(str(tmp_path), ["Caltech101"], omit_splits=["Caltech101"])
+    image_dir = os.path.join(str(tmp_path), "caltech-101", "101_ObjectCategories")
+    shutil.copytree(os.path.join(image_dir, "airplanes"), os.path.join(image_dir, "airplane"))
+    with pytest.raises(SplitFormatError) as exc:
+        load(tmp_path, "Caltech101", seed=1)
+    assert f"split built from {image_dir}" in one_line(exc) and "'airplane'" in one_line(exc)
+    assert not os.path.exists(os.path.join(str(tmp_path), "caltech-101",
+                                           "split_zhou_Caltech101.json"))
 
 
 def test_flowers_split_built_from_imagelabels(tmp_path, capsys):
