@@ -141,3 +141,33 @@ def assert_only_prompts_learn(trainer):
     now = dict(model.prompt_learner.named_parameters())
     assert all(not torch.equal(value, now[key]) for key, value in learned.items())
     return summary
+
+
+def reference_drift(G, H, tau):
+    """The three drift measures (mean |dS|, row KL at ``tau``, neighbour Spearman) of unit
+    features G, H (n, D), loop by loop with numpy and scipy: the reference for the module's."""
+    import numpy as np
+    from scipy.stats import spearmanr
+
+    G, H = G.double().numpy(), H.double().numpy()
+    S_g, S_h = G @ G.T, H @ H.T
+    changes, kls, rhos = [], [], []
+    for i in range(len(H)):
+        others = [j for j in range(len(H)) if j != i]
+        g, h = S_g[i, others], S_h[i, others]
+        changes.extend(np.abs(g - h))
+        p_h = np.exp(h / tau) / np.exp(h / tau).sum()
+        p_g = np.exp(g / tau) / np.exp(g / tau).sum()
+        kls.append(float((p_h * np.log(p_h / p_g)).sum()))
+        rhos.append(spearmanr(g, h).statistic)
+    return np.mean(changes), np.mean(kls), np.mean(rhos)
+
+
+def png_size(path):
+    """(width, height) of a PNG that decodes completely; fails on anything else."""
+    from PIL import Image
+
+    with Image.open(path) as image:
+        assert image.format == "PNG", f"{path} is {image.format}, not a PNG"
+        image.load()  # decodes every pixel: a truncated or corrupt file fails here
+        return image.size
