@@ -121,7 +121,7 @@ def grouped_bars(ax, categories, series, ylabel):
     ax.legend(fontsize=7)
 
 
-def plot_base2new(records, path, spread="std"):
+def plot_base2new(records, path, spread="std", metric="accuracy"):
     """Base, new and HM (one panel each) per dataset and method, the Average column last.
 
     ``records``: parse_test_res's base-to-new rows (method, dataset, base, base_<spread>, new,
@@ -137,11 +137,11 @@ def plot_base2new(records, path, spread="std"):
         for method in methods:
             rows = [cell.get((method, d), {}) for d in datasets]
             means = [to_float(r.get(key, "")) for r in rows]
-            spreads = None if key == "hm" else [
-                0.0 if math.isnan(s) else s for s in
-                (to_float(r.get(f"{key}_{spread}", "")) for r in rows)]
+            # no bar for a missing spread (one seed, the Average): NaN draws nothing
+            spreads = None if key == "hm" else [to_float(r.get(f"{key}_{spread}", ""))
+                                                for r in rows]
             series.append((method, means, spreads))
-        grouped_bars(ax, datasets, series, f"{title} accuracy (%)")
+        grouped_bars(ax, datasets, series, f"{title} {metric} (%)")
     fig.suptitle(f"Base-to-new: mean over seeds, error bars ± {spread}", fontsize=10)
     return save(fig, path)
 
