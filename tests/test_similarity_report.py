@@ -126,3 +126,20 @@ def test_a_bad_logged_value_is_one_line_naming_file_and_key(runs, tmp_path, caps
     assert "\n" not in err and "log.txt" in err and "OPTIM.MAX_EPOCH" in err and "many" in err
     assert similarity_report.main([str(tmp_path / "none"), "-o", str(tmp_path / "x.png")]) == 1
     assert "no log.txt" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("trainer,config", [
+    ("CoCoOp", "CoCoOp/vit_b16_c4_ep10_batch1_ctxv1"),  # per-image prompts
+    ("MaPLe_SAR", "MaPLe_SAR/vit_b16_c2_ep5_batch4_2ctx"),  # deep prompts in the text tower
+])
+def test_other_text_paths(runs, trainer, config):
+    out = runs.base / f"other_{trainer}"
+    opts = ["DATASET.SUBSAMPLE_CLASSES", "base", "TRAINER.MAPLE.PROMPT_DEPTH", "2",
+            "TEST.NO_TEST", "True"]
+    assert train.main(train_argv(runs.root, runs.clip, out, trainer, config, opts=opts)) == 0
+    result = similarity_report.analyse_run(str(out), report_args("--images", "3"))
+    groups = by_group(result)
+    assert list(groups) == ["base", "new", "novel"] and groups["novel"]["classes"] > 2
+    for row in groups.values():
+        assert row["mean_abs_change"] > 0 and row["row_kl"] >= 0 and -1 <= row["spearman"] <= 1
+    assert result["S_g"].shape == result["S_h"].shape == (result["n_classes"],) * 2
