@@ -132,7 +132,11 @@ def test_a_bad_logged_value_is_one_line_naming_file_and_key(runs, tmp_path, caps
     ("CoCoOp", "CoCoOp/vit_b16_c4_ep10_batch1_ctxv1"),  # per-image prompts
     ("MaPLe_SAR", "MaPLe_SAR/vit_b16_c2_ep5_batch4_2ctx"),  # deep prompts in the text tower
 ])
-def test_other_text_paths(runs, trainer, config):
+def test_other_text_paths(runs, trainer, config, monkeypatch):
+    conditioned = []
+    real = similarity_report.conditioning_images
+    monkeypatch.setattr(similarity_report, "conditioning_images",
+                        lambda *a: conditioned.append(real(*a)) or conditioned[-1])
     out = runs.base / f"other_{trainer}"
     opts = ["DATASET.SUBSAMPLE_CLASSES", "base", "TRAINER.MAPLE.PROMPT_DEPTH", "2",
             "TEST.NO_TEST", "True"]
@@ -143,3 +147,5 @@ def test_other_text_paths(runs, trainer, config):
     for row in groups.values():
         assert row["mean_abs_change"] > 0 and row["row_kl"] >= 0 and -1 <= row["spearman"] <= 1
     assert result["S_g"].shape == result["S_h"].shape == (result["n_classes"],) * 2
+    # only CoCoOp's prompts take the image: its features come from 3 test images
+    assert [tuple(f.shape[:1]) for f in conditioned] == ([(3,)] if trainer == "CoCoOp" else [])
