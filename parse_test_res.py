@@ -257,6 +257,25 @@ def run_multi(args, out) -> int:
     spread_name = "95% CI" if args.ci95 else "std"
     headers = ["experiment", "runs", args.keyword, spread_name, "note"]
     print(render_rows(rows, headers, "markdown"), file=out)
+    return draw_plot("experiments", rows, args, out) if args.plot else 0
+
+
+def draw_plot(kind: str, data: list, args, out) -> int:
+    """--plot: hand the numbers of the table just printed to tools/plotting.py, the one
+    plotting module of the repository (matplotlib is imported only here)."""
+    spread = "95% CI" if args.ci95 else "std"
+    try:
+        from tools import plotting
+
+        if kind == "base2new":
+            size = plotting.plot_base2new(data, args.plot, spread, metric=args.keyword)
+        else:
+            points = [(r[0], plotting.to_float(r[2]), plotting.to_float(r[3])) for r in data]
+            size = plotting.plot_experiments(points, args.plot, f"{args.keyword} (%)", spread)
+    except ImportError as err:
+        print(f"error: --plot: {err}", file=sys.stderr)
+        return 1
+    print(f"Plot: {args.plot} ({size[0]}x{size[1]} px)", file=out)
     return 0
 
 
@@ -578,7 +597,7 @@ def run_base2new(args, out) -> int:
         args.decimals = 4 if style == "csv" else 2
     table = base2new_table(args)
     print(render_table(table, style), file=out)
-    return 0
+    return draw_plot("base2new", table.records, args, out) if args.plot else 0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -617,11 +636,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--shots", type=int, default=16, help="the shots_N folder (--base2new)")
     parser.add_argument("--decimals", type=int, help="decimals in the table (default 2; csv 4)")
+    parser.add_argument("--plot", metavar="PNG",
+                        help="also draw the table (--base2new or --multi-exp) into this PNG")
     return parser
 
 
 def main(argv: list[str] | None = None, out=None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.plot and not (args.base2new or args.multi_exp):
+        parser.error("--plot draws a table: use it with --base2new or --multi-exp")
     out = out or sys.stdout
     try:
         if args.base2new:

@@ -177,3 +177,33 @@ def toy_argv(toy, out, trainer, config, *flags, opts=()):
         "--config-file", f"configs/trainers/{config}.yaml", "--output-dir", str(out), *flags,
         "MODEL.BACKBONE.NAME", toy.clip, *TOY_OPTS, "TRAINER.SAR.NOVEL_SOURCE", toy.bank, *opts,
     ]
+
+
+def reference_drift(G, H, tau):
+    """The three drift measures (mean |dS|, row KL at ``tau``, neighbour Spearman) of unit
+    features G, H (n, D), loop by loop with numpy and scipy: the reference for the module's."""
+    import numpy as np
+    from scipy.stats import spearmanr
+
+    G, H = G.double().numpy(), H.double().numpy()
+    S_g, S_h = G @ G.T, H @ H.T
+    changes, kls, rhos = [], [], []
+    for i in range(len(H)):
+        others = [j for j in range(len(H)) if j != i]
+        g, h = S_g[i, others], S_h[i, others]
+        changes.extend(np.abs(g - h))
+        p_h = np.exp(h / tau) / np.exp(h / tau).sum()
+        p_g = np.exp(g / tau) / np.exp(g / tau).sum()
+        kls.append(float((p_h * np.log(p_h / p_g)).sum()))
+        rhos.append(spearmanr(g, h).statistic)
+    return np.mean(changes), np.mean(kls), np.mean(rhos)
+
+
+def png_size(path):
+    """(width, height) of a PNG that decodes completely; fails on anything else."""
+    from PIL import Image
+
+    with Image.open(path) as image:
+        assert image.format == "PNG", f"{path} is {image.format}, not a PNG"
+        image.load()  # decodes every pixel: a truncated or corrupt file fails here
+        return image.size

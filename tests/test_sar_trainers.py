@@ -22,6 +22,7 @@ from tests.helpers import (
 from trainers.backbone import load_clip
 from trainers.config import SAR_DEFAULTS
 from trainers.prompts import ClassTokens, assemble_prompts, hand_crafted_texts, init_context
+from trainers.similarity_metrics import mean_abs_change
 from trainers.text_encoder import TextEncoder, hand_crafted_features
 
 # The training bank (a TXT file, as a user's NOVEL_SOURCE path) and names SAR never sees.
@@ -197,7 +198,8 @@ CTX_INIT = "a centered satellite photo of"  # = EuroSAT's template: the prompts 
 
 
 def held_out_drift(clip, ctx):
-    """||S^g - S^h||_F over the off-diagonal of the held-out names, for context ``ctx``."""
+    """Mean |S^g - S^h| over the off-diagonal of the held-out names, for context ``ctx`` (the
+    similarity report's measure, trainers/similarity_metrics.py)."""
     encoder = TextEncoder(load_clip(clip))
     n_ctx = ctx.shape[0]
     tokens = ClassTokens.build(encoder, HELD_OUT, " ".join(["X"] * n_ctx), n_ctx)
@@ -205,8 +207,7 @@ def held_out_drift(clip, ctx):
         G = encoder(assemble_prompts(ctx, tokens), tokens.tokenized).float()
     G = G / G.norm(dim=-1, keepdim=True)
     H = hand_crafted_features(encoder, hand_crafted_texts(HELD_OUT, "EuroSAT"))
-    off_diagonal = ~torch.eye(len(HELD_OUT), dtype=torch.bool)
-    return (G @ G.t() - H @ H.t())[off_diagonal].norm().item()
+    return mean_abs_change(G, H)
 
 
 def test_sar_keeps_held_out_similarities_closer_to_clip_than_coop(env):
@@ -223,5 +224,5 @@ def test_sar_keeps_held_out_similarities_closer_to_clip_than_coop(env):
         assert train.main(argv(env, name, out, opts=common + extra)) == 0
         ctx = load_checkpoint(str(out / "prompt_learner" / "model.pth.tar-4"))["state_dict"]["ctx"]
         drift[name] = held_out_drift(env.clip, ctx)
-    assert drift["CoOp"] > 0.5, drift  # CoOp alone bends the structure of unseen names
+    assert drift["CoOp"] > 0.2, drift  # CoOp alone bends the structure of unseen names
     assert drift["CoOp_SAR"] < 0.7 * drift["CoOp"], drift

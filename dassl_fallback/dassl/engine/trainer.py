@@ -125,12 +125,16 @@ class TrainerBase:
             raise FloatingPointError("Loss is infinite or NaN!")
 
     def init_writer(self, log_dir):
-        """TensorBoard is optional: without it, scalars are simply not written."""
+        """TensorBoard is optional: without it, one line says so and no scalars are written
+        (the log's progress lines hold the same values; tools/plot_curves.py draws them)."""
         if self._writer is not None:
             return
         try:
             from torch.utils.tensorboard import SummaryWriter
-        except Exception:
+        except Exception as error:
+            reason = str(error).strip().splitlines()[0] if str(error).strip() else repr(error)
+            print(f"TensorBoard unavailable ({reason}): no event files; "
+                  "pip install tensorboard, or plot the log with tools/plot_curves.py")
             return
         mkdir_if_missing(log_dir)
         print(f"Initialize tensorboard (log_dir={log_dir})")
