@@ -450,6 +450,17 @@ class Table:
     records: list[dict]  # one per (method, row), for CSV
     notes: list[str]
     caption: str
+    labels: list[str] = field(default_factory=list)  # the methods, one per 3 columns
+
+
+def transpose(table: Table) -> Table:
+    """One row per method and Base/New/HM per dataset: the shape of an ablation (a grid of
+    settings of one method on a few datasets). One dataset needs no Average."""
+    rows = table.rows if len(table.rows) != 2 else table.rows[:1]
+    headers = ["Method"] + [f"{row[0]} {part}" for row in rows for part in ("Base", "New", "HM")]
+    out = [[label] + [cell for row in rows for cell in row[1 + 3 * i : 4 + 3 * i]]
+           for i, label in enumerate(table.labels)]
+    return Table(headers, out, table.records, table.notes, table.caption, table.labels)
 
 
 def base2new_table(args) -> Table:
@@ -486,7 +497,8 @@ def base2new_table(args) -> Table:
         f"new; Average = mean over datasets, its HM computed from the mean base and mean new. "
         f"* = incomplete (see notes)."
     )
-    return Table(headers, rows + [average_row], records, notes, caption)
+    return Table(headers, rows + [average_row], records, notes, caption,
+                 [method.label for method in methods])
 
 
 def check_anything_found(root: str, found: dict, args) -> None:
@@ -648,6 +660,8 @@ def run_base2new(args, out) -> int:
     if args.decimals is None:
         args.decimals = 4 if style == "csv" else 2
     table = base2new_table(args)
+    if args.transpose:
+        table = transpose(table)
     print(render_table(table, style), file=out)
     return 0
 
@@ -689,6 +703,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--shots", type=int, help="the shots_N folder (--base2new; default 16)")
     parser.add_argument("--decimals", type=int, help="decimals in the table (default 2; csv 4)")
+    parser.add_argument("--transpose", action="store_true", default=None,
+                        help="one row per method (e.g. per point of a grid), Base/New/HM per "
+                        "dataset (--base2new)")
     return parser
 
 
@@ -712,7 +729,7 @@ def main(argv: list[str] | None = None, out=None) -> int:
 
 # Flags that only --base2new reads: given to another mode, they would be ignored silently.
 TABLE_FLAGS = {"format": "--format", "methods": "--methods", "seeds": "--seeds",
-               "shots": "--shots", "decimals": "--decimals"}
+               "shots": "--shots", "decimals": "--decimals", "transpose": "--transpose"}
 
 
 def check_mode_flags(args) -> None:

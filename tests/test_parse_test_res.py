@@ -345,3 +345,17 @@ def test_table_nothing_found(tmp_path, capsys):
     assert "train_base/<dataset>/shots_16/<TRAINER>/<CFG>/seed<N>/log.txt" in err
     assert "after 'Finish training' (or 'Finished training')" in err
     assert f"did you mean {tmp_path / 'base2new'}?" in err
+
+
+def test_transpose_gives_a_row_per_method(tmp_path):
+    for tag, shift in (("w0.5", 0.0), ("w2.0", 4.0)):
+        write_b2n(tmp_path, "CoOp_SAR", "eurosat", {1: 90.0 + shift}, {1: 50.0 + shift},
+                  cfg=f"vit_b16_ctxv1_{tag}")  # fmt: skip
+    methods = "W 0.5=CoOp_SAR/*_w0.5,W 2.0=CoOp_SAR/*_w2.0"
+    code, out = run([tmp_path, "--base2new", "--methods", methods, "--transpose"])
+    assert code == 0
+    table = [line for line in out.splitlines() if line.startswith("|")]
+    assert [c.strip() for c in table[0].split("|")[1:-1]] == [
+        "Method", "EuroSAT Base", "EuroSAT New", "EuroSAT HM"]  # one dataset: no Average
+    assert table[2].split("|")[1].strip() == "W 0.5" and "90.00" in table[2]
+    assert table[3].split("|")[1].strip() == "W 2.0" and f"{hm(94, 54):.2f}" in table[3]
