@@ -766,3 +766,43 @@ def test_end_to_end_base2new_coop_and_coop_sar(tmp_path):
     ).stdout
     methods = [("CoOp", "vit_b16_ctxv1"), ("CoOp_SAR", "vit_b16_ctxv1")]
     check_table(table, str(output), methods, datasets, seeds)
+
+
+def test_end_to_end_grid_on_a_pool_of_two_fake_gpus(tmp_path):
+    """Real train.py, synthetic EuroSAT, tiny CLIP: a 2-point grid x 2 seeds x 1 dataset run by
+    the pool on 2 fake GPU ids, ending with one table whose numbers are the logs'."""
+    synthetic = pytest.importorskip("tools.make_synthetic_data")
+    tiny_clip = pytest.importorskip("tools.make_tiny_clip")
+    data = tmp_path / "data"
+    synthetic.write_synthetic_root(str(data), datasets=["EuroSAT"], num_classes=4,
+                                   images_per_class=(2, 1, 2))  # fmt: skip
+    ckpt = tiny_clip.write_tiny_clip(str(tmp_path / "tiny_clip.pt"))
+    e = {k: v for k, v in os.environ.items() if k not in ENV_KNOBS}
+    e.update(DATA=str(data), OUTPUT=str(tmp_path / "output"), PYTHON=sys.executable,
+             OMP_NUM_THREADS="1", TABLE_FORMAT="csv")  # fmt: skip
+    opts = [
+        "MODEL.BACKBONE.NAME", ckpt, "INPUT.SIZE", "(32, 32)", "OPTIM.MAX_EPOCH", "1",
+        "DATASET.NUM_SHOTS", "1", "DATALOADER.NUM_WORKERS", "0", "USE_CUDA", "False",
+        "TRAINER.SAR.NUM_NOVEL", "4",
+    ]  # fmt: skip
+    proc = bash("run_experiments.sh", "coop_sar", "base2new", "--datasets", "eurosat",
+                "--seeds", "1 2", "--grid", "TRAINER.SAR.WEIGHT=0.5,2", "--gpus", "0 1",
+                "--", *opts, env=e, check=0)  # fmt: skip
+    logs = tmp_path / "output" / "logs" / "CoOp_SAR" / "base2new"
+    assert sorted(str(p.relative_to(logs)) for p in logs.rglob("*.log")) == [
+        f"weight{w}/eurosat_seed{s}.log" for w in ("0.5", "2") for s in (1, 2)]
+    assert proc.stderr.count("] done: eurosat seed") == 4
+    rows = {r["method"]: r for r in csv.DictReader(io.StringIO(proc.stdout))
+            if r["dataset"] == "EuroSAT"}  # fmt: skip
+    assert sorted(rows) == ["TRAINER.SAR.WEIGHT=0.5", "TRAINER.SAR.WEIGHT=2"]
+    output = tmp_path / "output" / "base2new"
+    for weight in ("0.5", "2"):
+        tail = os.path.join("eurosat", "shots_16", "CoOp_SAR", f"vit_b16_ctxv1_weight{weight}")
+        base = [log_accuracy(str(output / "train_base" / tail / f"seed{s}"), True) for s in (1, 2)]
+        new = [log_accuracy(str(output / "test_new" / tail / f"seed{s}"), False) for s in (1, 2)]
+        row = rows[f"TRAINER.SAR.WEIGHT={weight}"]
+        assert float(row["base"]) == pytest.approx(statistics.fmean(base), abs=1e-3)
+        assert float(row["new"]) == pytest.approx(statistics.fmean(new), abs=1e-3)
+        assert row["complete"] == "True"
+        log = (output / "train_base" / tail / "seed1" / "log.txt").read_text()
+        assert f"WEIGHT: {float(weight)}" in log  # "2" reached train.py and became 2.0
