@@ -34,19 +34,20 @@ sar_pool_slots() {
 sar_pool_run() {
     local run=$1 describe=$2 logname=$3
     shift 3
-    local -a queue=("$@") pids=() held=()
+    local -a queue=("$@") held=()
     local next=0 k busy log gpu status
-    SAR_POOL_FAILED=()
+    SAR_POOL_FAILED=() SAR_POOL_PIDS=()
+    trap sar_pool_stop INT TERM
     while :; do
         busy=0
         for k in "${!SAR_POOL_SLOTS[@]}"; do
             gpu=${SAR_POOL_SLOTS[k]}
-            if [[ -n ${pids[k]:-} ]]; then
-                if kill -0 "${pids[k]}" 2> /dev/null; then
+            if [[ -n ${SAR_POOL_PIDS[k]:-} ]]; then
+                if kill -0 "${SAR_POOL_PIDS[k]}" 2> /dev/null; then
                     busy=1
                     continue
                 fi
-                if wait "${pids[k]}"; then status=0; else status=$?; fi
+                if wait "${SAR_POOL_PIDS[k]}"; then status=0; else status=$?; fi
                 if ((status == 0)); then
                     echo "== [gpu $gpu] done: $("$describe" "${held[k]}")" >&2
                 else
@@ -54,7 +55,7 @@ sar_pool_run() {
                         "(log: $("$logname" "${held[k]}"))" >&2
                     SAR_POOL_FAILED+=("${held[k]}")
                 fi
-                pids[k]=""
+                SAR_POOL_PIDS[k]=""
             fi
             ((next < ${#queue[@]})) || continue
             held[k]=${queue[next]}
@@ -62,14 +63,32 @@ sar_pool_run() {
             log=$("$logname" "${held[k]}")
             mkdir -p "$(dirname "$log")"
             echo "== [gpu $gpu] start: $("$describe" "${held[k]}") (log: $log)" >&2
+            set -m # the job gets a process group of its own, which sar_pool_stop can end
             (
+                set +m
                 export CUDA_VISIBLE_DEVICES=$gpu
                 "$run" "${held[k]}"
             ) > "$log" 2>&1 &
-            pids[k]=$!
+            SAR_POOL_PIDS[k]=$!
+            set +m
             busy=1
         done
         ((busy)) || break
         sleep 0.2
     done
+    trap - INT TERM
+}
+
+# sar_pool_stop: on Ctrl-C or SIGTERM, end the running jobs (their whole process groups: a job
+# is bash, the trainer script and train.py) rather than leave them training unattended.
+sar_pool_stop() {
+    local pid
+    trap - INT TERM
+    for pid in "${SAR_POOL_PIDS[@]}"; do
+        [[ -n $pid ]] && kill -TERM -- "-$pid" 2> /dev/null
+    done
+    wait
+    echo "error: interrupted: the running jobs were stopped; run the same command again to" \
+        "redo only what is not finished" >&2
+    exit 130
 }

@@ -43,7 +43,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/_pool.sh"
 # parse_options ARGS...: the options into globals; what follows them goes to train.py's opts.
 parse_options() {
     datasets=${DATASETS:-} seeds=${SEEDS:-} shots=${SHOTS:-$SAR_FEWSHOT_SHOTS} stage=${STAGE:-all}
-    mode=run job_index="" table=1 gpus="" per_gpu=1
+    mode=run job_index="" table=1 gpu_ids="" per_gpu=1
     opts=() grid_specs=()
     while [[ $# -gt 0 ]]; do
         case $1 in
@@ -56,7 +56,7 @@ parse_options() {
                     --stage) stage=$2 ;;
                     --job) job_index=$2 ;;
                     --grid) grid_specs+=("$2") ;;
-                    --gpus) gpus=$2 ;;
+                    --gpus) gpu_ids=$2 ;;
                     --per-gpu) per_gpu=$2 ;;
                 esac
                 shift 2
@@ -138,6 +138,7 @@ run_work() {
     local point=${points[WORK_POINT[$1]]} d s
     read -r d s <<< "${jobs[WORK_JOB[$1]]}"
     point_opts "$point"
+    # shellcheck disable=SC2030 # the point's EXP_TAG is meant for this job only
     (
         export EXP_TAG
         EXP_TAG=$(point_tag "$point")
@@ -303,6 +304,7 @@ main() {
             exit 0
             ;;
     esac
+    # shellcheck disable=SC2031 # the user's EXP_TAG, which no job changes
     BASE_TAG=${EXP_TAG:-}
     local grid_text
     grid_text=$(grid_points "${grid_specs[@]}")
@@ -310,7 +312,7 @@ main() {
     check_tags
     indices=("${!jobs[@]}")
     if [[ -n $job_index ]]; then
-        [[ -z $gpus && ${#grid_specs[@]} -eq 0 ]] ||
+        [[ -z $gpu_ids && ${#grid_specs[@]} -eq 0 ]] ||
             sar_die "--job runs one job of the list: not with --gpus or --grid"
         [[ $job_index =~ ^[0-9]+$ && $job_index -lt ${#jobs[@]} ]] ||
             sar_die "--job $job_index is out of range: this list has ${#jobs[@]} jobs (0..$((${#jobs[@]} - 1)))"
@@ -325,8 +327,8 @@ main() {
     done
     sar_env
     failed=()
-    if [[ -n $gpus && -z ${DRY_RUN:-} ]]; then
-        sar_pool_slots "$gpus" "$per_gpu"
+    if [[ -n $gpu_ids && -z ${DRY_RUN:-} ]]; then
+        sar_pool_slots "$gpu_ids" "$per_gpu"
         run_pool "${!WORK_JOB[@]}"
     else
         run_sequential "${!WORK_JOB[@]}"

@@ -672,6 +672,44 @@ def test_gpu_pool_pins_jobs_keeps_going_and_reports_failures(env, tmp_path):
     assert "--per-gpu must be a positive integer" in proc.stderr
 
 
+def test_stopping_the_pool_stops_its_jobs(env, tmp_path):
+    import signal
+    import time
+
+    args = ["coop", "fewshot", "--datasets", "dtd", "--seeds", "1 2", "--gpus", "0 1"]
+    runner = subprocess.Popen(["bash", os.path.join(SCRIPTS, "run_experiments.sh"), *args],
+                              env={**env, "STUB_SLEEP": "30"}, cwd=REPO, text=True,
+                              stderr=subprocess.PIPE)  # fmt: skip
+    logs = tmp_path / "output" / "logs" / "CoOp" / "fewshot"
+    deadline = time.time() + 60
+    while time.time() < deadline and not all(
+        "running: " in (logs / f"dtd_seed{s}.log").read_text(errors="replace")
+        if (logs / f"dtd_seed{s}.log").exists() else False for s in (1, 2)
+    ):
+        time.sleep(0.2)
+    time.sleep(1)  # the stubs are asleep in train.py's place
+    assert len(stubs_alive(tmp_path)) == 2
+    runner.send_signal(signal.SIGTERM)
+    _, err = runner.communicate(timeout=20)
+    assert runner.returncode == 130 and "the running jobs were stopped" in err
+    time.sleep(1)
+    assert stubs_alive(tmp_path) == []  # train.py's stand-ins are gone, not only the runner
+    assert records(env) == []
+
+
+def stubs_alive(tmp_path):
+    """Processes still running this test's train.py stub."""
+    stub, alive = str(tmp_path / "stub_train.py"), []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                if stub.encode() in f.read():
+                    alive.append(int(pid))
+        except OSError:
+            continue
+    return alive
+
+
 # --- the real configs (once they exist) -------------------------------------------------------
 
 
