@@ -523,6 +523,15 @@ def test_runner_runs_train_then_test_and_ends_with_the_table(env, tmp_path):
     assert "out of range" in proc.stderr
 
 
+def test_runner_table_for_a_config_name_with_a_plus(env):
+    """PromptSRC's vit_b16_c2_ep20_batch4_4+4ctx: the parser splits column patterns on "+"."""
+    e = {**env, "TABLE_FORMAT": "csv"}
+    proc = bash("run_experiments.sh", "promptsrc", "base2new", "--datasets", "dtd", "--seeds",
+                "1", "--", "OPTIM.MAX_EPOCH", "1", env=e, check=0)  # fmt: skip
+    row = next(r for r in csv.DictReader(io.StringIO(proc.stdout)) if r["dataset"] == "DTD")
+    assert row["config"] == "PromptSRC/vit_b16_c2_ep20_batch4_4+4ctx" and row["hm"] != ""
+
+
 def test_runner_reports_failed_jobs(env):
     e = {**env, "STUB_FAIL": "1"}
     proc = bash("run_experiments.sh", "coop", "xd", "--datasets", "dtd", "--seeds", "1", env=e)
