@@ -17,9 +17,9 @@
 #   LOADEP       epoch a test step loads (default: OPTIM.MAX_EPOCH of the run)
 #   DRY_RUN      if non-empty, print the train.py command instead of running it (DATA need
 #                not exist then)
-# Relative paths (DATA, OUTPUT, CONFIG_ROOT, and file paths among the KEY VALUE opts such as
-# MODEL.BACKBONE.NAME) are relative to the caller's folder, although train.py runs from the
-# repository root.
+# Relative paths (DATA, OUTPUT, CONFIG_ROOT, a path in PYTHON, and file paths among the KEY
+# VALUE opts such as MODEL.BACKBONE.NAME) are relative to the caller's folder, although train.py
+# runs from the repository root.
 
 SAR_REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 SAR_SCRIPTS="$SAR_REPO/scripts"
@@ -193,6 +193,10 @@ sar_env() {
     SAR_OUT=$(sar_abs_path "${OUTPUT:-$SAR_REPO/output}")
     read -r -a SAR_PY <<< "${PYTHON:-python3}"
     [[ ${#SAR_PY[@]} -gt 0 ]] || SAR_PY=(python3)
+    local i # PYTHON=.venv/bin/python names the caller's .venv, not the repository's
+    for i in "${!SAR_PY[@]}"; do
+        [[ ${SAR_PY[i]} == */* && -e ${SAR_PY[i]} ]] && SAR_PY[i]=$(sar_abs_path "${SAR_PY[i]}")
+    done
 }
 
 # sar_max_epoch FILE: prints OPTIM.MAX_EPOCH of a YAML config (nothing if it is not set there).

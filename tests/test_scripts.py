@@ -584,10 +584,11 @@ def test_relative_paths_are_the_callers(env, tmp_path):
         "MODEL.BACKBONE.NAME", str(scratch / "my.pt"), "MODEL.INIT_WEIGHTS",
         str(scratch / "init.pth"), "TRAINER.SAR.NOVEL_SOURCE", "llm", "INPUT.SIZE", "(32, 32)"]
     assert opts_of(second)[-2:] == ["MODEL.BACKBONE.NAME", "ViT-B/16"]  # a name, not a file
-    # CONFIG_ROOT too: relative to the caller, absolute for train.py.
+    # CONFIG_ROOT and a path in PYTHON too: relative to the caller, absolute for train.py.
     configs = os.path.relpath(env["CONFIG_ROOT"], scratch)
-    bash("coop/fewshot.sh", "dtd", "1", "2", env={**e, "CONFIG_ROOT": configs}, check=0,
-         cwd=scratch)  # fmt: skip
+    python = f"{sys.executable} {os.path.relpath(tmp_path / 'stub_train.py', scratch)}"
+    bash("coop/fewshot.sh", "dtd", "1", "2", env={**e, "CONFIG_ROOT": configs, "PYTHON": python},
+         check=0, cwd=scratch)  # fmt: skip
     (third,) = calls(env)
     config_file = flag(third, "--config-file")
     assert os.path.isabs(config_file) and os.path.normpath(config_file) == os.path.join(
