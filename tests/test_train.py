@@ -187,3 +187,16 @@ def test_eval_only_says_what_the_model_dir_holds(setup, capsys, tmp_path):
                         "--load-epoch", "2", *opts],
                "a prompt_learner/ checkpoint from another trainer (CoCoOp, CoCoOp_SAR, CoOp",
                "this one reads MultiModalPromptLearner/")
+
+
+def test_no_shipped_config_warns_with_its_own_trainer():
+    import glob
+
+    from dassl.engine import TRAINER_REGISTRY
+    from trainers.config import unread_trainer_nodes
+
+    paths = sorted(glob.glob(os.path.join(ROOT, "configs", "trainers", "*", "*.yaml")))
+    assert paths
+    for path in paths:
+        trainer = TRAINER_REGISTRY.get(os.path.basename(os.path.dirname(path)))
+        assert unread_trainer_nodes(path, trainer) == [], path
