@@ -3,6 +3,8 @@
 All nodes are added whatever the trainer, as in the upstream forks, so any fork's YAML merges.
 """
 
+from ast import literal_eval
+
 from yacs.config import CfgNode as CN
 
 # SAR defaults, justified in the README ("SAR knobs").
@@ -81,8 +83,6 @@ def coerce_int_opts(cfg, opts):
     yacs refuses ``TRAINER.SAR.WEIGHT 2`` with a raw type mismatch, although nobody means
     anything but 2.0; every other type check of yacs is kept as it is.
     """
-    from ast import literal_eval
-
     out = list(opts)
     for i in range(0, len(out) - 1, 2):
         node, *path = out[i].split(".")
