@@ -69,10 +69,24 @@ TRAINER_ORDER = [
     "PromptSRC_SAR",
 ]
 MISSING = "—"
+# Test-only ImageNet variants (xd/dg targets): folder name -> registered name.
+VARIANT_DATASETS = {
+    "imagenetv2": "ImageNetV2",
+    "imagenet_sketch": "ImageNetSketch",
+    "imagenet_a": "ImageNetA",
+    "imagenet_r": "ImageNetR",
+}
+# Registered names that differ from the table's row label.
+REGISTERED_NAMES = {"oxford_flowers": "OxfordFlowers", "dtd": "DescribableTextures"}
+SEED_DIR = re.compile(r"seed(\d+)")
 
 
 class NothingFound(Exception):
     """No result at all where one was expected; the message says where and what."""
+
+
+class BadInput(Exception):
+    """An argument or a log the parser refuses; the message names the value or the file."""
 
 
 def natural_key(name: str) -> list:
@@ -122,6 +136,9 @@ def read_value(path: str, keyword: str = "accuracy", mode: str = "train") -> flo
             match = pattern.search(line)
             if match:
                 last_any = float(match.group(1))
+                if not math.isfinite(last_any):
+                    value = match.group(1)
+                    raise BadInput(f"{path}: '* {keyword}: {value}' is not a finite number")
                 if ended:
                     last_after_end = last_any
     if mode == "test" or (mode == "auto" and not ended and not progress):
@@ -149,7 +166,7 @@ class Run:
 
     @property
     def seed(self) -> int | None:
-        match = re.fullmatch(r"seed(\d+)", self.name)
+        match = SEED_DIR.fullmatch(self.name)
         return int(match.group(1)) if match else None
 
     def problem(self, keyword: str, mode: str) -> str:
@@ -189,18 +206,31 @@ def split_list(items: list[str] | None, sep: str = r"[,\s]+") -> list[str]:
 # --- DIR and DIR --multi-exp ---------------------------------------------------------------
 
 
+def seed_dirs(directory: str) -> tuple[list[str], list[str]]:
+    """The ``seed<N>`` folders of ``directory`` and the other folders in it: only the former are
+    seeds, so a ``notes/`` or ``old/`` folder beside them never enters a mean."""
+    names = subdirs(directory)
+    seeds = [n for n in names if SEED_DIR.fullmatch(n)]
+    return seeds, [n for n in names if n not in seeds]
+
+
 def summarize_dir(directory: str, args, out) -> tuple[list[float], list[Run]]:
     """Prints the per-seed results and the summary of one folder of seed folders."""
     mode = "test" if args.test_log else "train"
-    runs = [read_run(os.path.join(directory, n), args.keyword, mode) for n in subdirs(directory)]
+    names, others = seed_dirs(directory)
+    runs = [read_run(os.path.join(directory, n), args.keyword, mode) for n in names]
     values = [r.value for r in runs if r.value is not None]
+    skipped = f" (skipped, not seed<N> folders: {', '.join(others)})" if others else ""
     if not values:
         raise NothingFound(
-            f"Nothing found in {directory}: expected <seed folder>/log.txt with "
+            f"Nothing found in {directory}: expected seed<N>/log.txt with "
             f"{expected_line(args.keyword, mode)}"
             + ("" if args.test_log else "; for evaluation-only logs pass --test-log")
+            + skipped
         )
     print(f"Parsing {directory}", file=out)
+    if others:
+        print(f"  skipped (not seed<N> folders): {', '.join(others)}", file=out)
     for run in runs:
         if run.value is None:
             print(f"  {run.name}: no result ({run.problem(args.keyword, mode)})", file=out)
@@ -229,8 +259,9 @@ def run_single(args, out) -> int:
 def run_multi(args, out) -> int:
     if not os.path.isdir(args.directory):
         raise NothingFound(f"Nothing found: {args.directory} is not a directory")
-    wanted = split_list(args.datasets)
-    names = wanted or subdirs(args.directory)
+    present = set(subdirs(args.directory))
+    names = resolve_datasets(split_list(args.datasets), present, args.directory)
+    names = names or subdirs(args.directory)
     rows, found = [], 0
     for name in names:
         path = os.path.join(args.directory, name)
@@ -329,7 +360,7 @@ def scan_base2new(root: str, shots: int, keyword: str) -> dict:
             for trainer in subdirs(shots_dir):
                 for cfg in subdirs(os.path.join(shots_dir, trainer)):
                     cfg_dir = os.path.join(shots_dir, trainer, cfg)
-                    for name in subdirs(cfg_dir):
+                    for name in seed_dirs(cfg_dir)[0]:
                         run = read_run(os.path.join(cfg_dir, name), keyword, mode)
                         if run.seed is not None:
                             found.setdefault((side, dataset, f"{trainer}/{cfg}"), {})[run.seed] = (
@@ -359,13 +390,40 @@ def parse_methods(items: list[str]) -> list[Method]:
         label, _, pattern_text = spec.rpartition("=") if "=" in spec else ("", "", spec)
         patterns = [p.strip() for p in pattern_text.split("+") if p.strip()]
         if not patterns:
-            raise SystemExit(f"error: empty method spec {spec!r}")
+            raise BadInput(f"--methods: empty method spec {spec!r}")
         methods.append(Method(label.strip() or pattern_text, patterns))
     return methods
 
 
 def dataset_name(dataset: str) -> str:
     return PAPER_DATASETS.get(dataset, dataset)
+
+
+def dataset_aliases(present: set[str]) -> dict[str, str]:
+    """Lower-cased names a user may type -> folder name: the folder itself, the table's row
+    label (``EuroSAT``) and the registered dataset name (``DescribableTextures``)."""
+    aliases = {}
+    for folder, label in {**PAPER_DATASETS, **VARIANT_DATASETS}.items():
+        for name in (folder, label, REGISTERED_NAMES.get(folder, folder)):
+            aliases[name.lower()] = folder
+    aliases.update({folder.lower(): folder for folder in present})
+    return aliases
+
+
+def resolve_datasets(names: list[str], present: set[str], where: str) -> list[str]:
+    """``names`` as folder names. A name that is no dataset, here or in the papers, is refused
+    with the list of what exists, rather than shown as an empty row."""
+    aliases, out = dataset_aliases(present), []
+    for name in names:
+        folder = name if name in present else aliases.get(name.lower())
+        if folder is None:
+            have = ", ".join(sorted(present, key=natural_key)) or "none"
+            raise BadInput(
+                f"--datasets: unknown dataset {name!r}; found under {where}: {have} "
+                f"(a folder name or the table's label, e.g. eurosat or EuroSAT)"
+            )
+        out.append(folder)
+    return out
 
 
 def dataset_order(datasets: set[str]) -> list[str]:
@@ -381,8 +439,8 @@ def resolve_columns(methods: list[Method], found: dict, datasets: list[str]) -> 
         for dataset in datasets:
             keys = sorted({k for (_, d, k) in found if d == dataset and method.matches(k)})
             if len(keys) > 1:
-                raise SystemExit(
-                    f"error: column {method.label!r} matches several runs for {dataset}: "
+                raise BadInput(
+                    f"column {method.label!r} matches several runs for {dataset}: "
                     f"{', '.join(keys)}. Pick one per column with --methods, e.g. "
                     f"--methods '{keys[0].split('/')[0]}={keys[0]}'"
                 )
@@ -411,154 +469,42 @@ class Table:
     records: list[dict]  # one per (method, row), for CSV
     notes: list[str]
     caption: str
+    labels: list[str] = field(default_factory=list)  # the methods, one per 3 columns
+
+
+def transpose(table: Table) -> Table:
+    """One row per method and Base/New/HM per dataset: the shape of an ablation (a grid of
+    settings of one method on a few datasets). One dataset needs no Average."""
+    rows = table.rows if len(table.rows) != 2 else table.rows[:1]
+    headers = ["Method"] + [f"{row[0]} {part}" for row in rows for part in ("Base", "New", "HM")]
+    out = [[label] + [cell for row in rows for cell in row[1 + 3 * i : 4 + 3 * i]]
+           for i, label in enumerate(table.labels)]
+    return Table(headers, out, table.records, table.notes, table.caption, table.labels)
 
 
 def base2new_table(args) -> Table:
-    root = args.directory
-    found = scan_base2new(root, args.shots, args.keyword)
-    if not any(run.value is not None for runs in found.values() for run in runs.values()):
-        side = f"<dataset>/shots_{args.shots}/<TRAINER>/<CFG>/seed<N>/log.txt"
-        msg = (
-            f"Nothing found under {root}: expected {os.path.join(root, 'train_base', side)} with "
-            f"a line '* {args.keyword}: <number>%' after {END_WORDING}, and "
-            f"{os.path.join(root, 'test_new', side)} with a line '* {args.keyword}: <number>%'"
-        )
-        if found:
-            msg += f" ({sum(len(r) for r in found.values())} run folders hold no result yet)"
-        if os.path.isdir(os.path.join(root, "base2new")):
-            msg += f"; did you mean {os.path.join(root, 'base2new')}?"
-        raise NothingFound(msg)
-
-    keys = {k for (_, _, k) in found}
-    methods = parse_methods(args.methods) if args.methods else default_methods(keys)
-    selected = {k for k in keys if any(m.matches(k) for m in methods)}
-    if not selected:
-        raise SystemExit(
-            f"error: --methods selects none of the runs under {root}; found: "
-            + ", ".join(sorted(keys))
-        )
-    datasets = split_list(args.datasets) or dataset_order(
-        {d for (_, d, k) in found if k in selected}
-    )
-    seeds = [int(s) for s in split_list(args.seeds)] or sorted(
-        {s for (_, _, k), runs in found.items() if k in selected for s in runs}
-    )
-    if not args.methods:
-        # A trainer with two configs for one dataset gets a column per config.
-        split = []
-        for method in methods:
-            try:
-                resolve_columns([method], found, datasets)
-                split.append(method)
-            except SystemExit:
-                trainer_keys = sorted({k for k in selected if method.matches(k)})
-                split.extend(Method(k, [k]) for k in trainer_keys)
-        methods = split
-    assigned = resolve_columns(methods, found, datasets)
-
-    d = args.decimals
+    """The paper table: one row per dataset and the Average, three columns per method."""
+    found = scan_base2new(args.directory, args.shots, args.keyword)
+    check_anything_found(args.directory, found, args)
+    methods, datasets, seeds, assigned = table_layout(args, found)
     spread_name = "95% CI" if args.ci95 else "std"
     rows: list[list[str]] = [[dataset_name(ds)] for ds in datasets]
-    records: list[dict] = []
-    notes: list[str] = []
-    short_avg: list[str] = []
-    average_row = ["Average"]
+    average_row, records, notes, short_avg = ["Average"], [], [], []
     for method in methods:
-        complete_rows, flagged_rows, excluded = [], [], []
+        summaries = []
         for i, dataset in enumerate(datasets):
-            key = assigned[method.label, dataset]
-            where = f"{method.label} / {dataset_name(dataset)}"
-            base = build_side(found.get(("base", dataset, key)), seeds) if key else Side()
-            new = build_side(found.get(("new", dataset, key)), seeds) if key else Side()
-            b, n = base.stats(args.ci95), new.stats(args.ci95)
-            flagged = bool(base.missing or new.missing) or key is None
-            if key is None:
-                notes.append(f"{where}: no runs")
-            else:
-                for side_name, side in (("base", base), ("new", new)):
-                    if side.missing and not side.values:
-                        notes.append(f"{where}: no {side_name} result (all seeds missing)")
-                    elif side.missing:
-                        notes.append(
-                            f"{where}: {side_name} is the mean of "
-                            f"{len(side.values)} of {len(seeds)} seeds; missing "
-                            + ", ".join(side.missing)
-                        )
-            hm = harmonic_mean(b[0], n[0]) if b and n else None
-            mark = "*" if flagged else ""
-            for stats, side in ((b, base), (n, new)):
-                if stats is None:
-                    rows[i].append(MISSING)
-                else:
-                    text = fmt(stats[0], d)
-                    if len(side.values) > 1:
-                        text += f" ± {fmt(stats[1], d)}"
-                    rows[i].append(text + ("*" if side.missing else ""))
-            rows[i].append(MISSING if hm is None else fmt(hm, d) + mark)
-            if hm is not None:
-                complete_rows.append((b[0], n[0]))
-                if flagged:
-                    flagged_rows.append(dataset_name(dataset))
-            else:
-                excluded.append(dataset_name(dataset))
-            records.append(
-                {
-                    "method": method.label,
-                    "dataset": dataset_name(dataset),
-                    "config": key or "",
-                    "base": fmt(b[0], d) if b else "",
-                    f"base_{spread_name}": fmt(b[1], d) if b else "",
-                    "base_seeds": " ".join(map(str, sorted(base.values))),
-                    "new": fmt(n[0], d) if n else "",
-                    f"new_{spread_name}": fmt(n[1], d) if n else "",
-                    "new_seeds": " ".join(map(str, sorted(new.values))),
-                    "hm": fmt(hm, d),
-                    "complete": str(not flagged),
-                    "note": "no runs"
-                    if key is None
-                    else "; ".join(
-                        f"{name} missing {', '.join(side.missing)}"
-                        for name, side in (("base", base), ("new", new))
-                        if side.missing
-                    ),
-                }
-            )
-        # Average: mean base and mean new over the datasets that have both; HM of those means.
-        avg_note = []
-        if excluded:
-            avg_note.append(f"leaves out {', '.join(excluded)} (no base or no new result)")
-        if flagged_rows:
-            avg_note.append(f"includes datasets with missing seeds ({', '.join(flagged_rows)})")
-        incomplete = bool(avg_note)
-        if incomplete:
-            notes.append(f"{method.label} / Average: incomplete: " + "; ".join(avg_note))
-        if complete_rows:
-            base_avg = statistics.fmean(r[0] for r in complete_rows)
-            new_avg = statistics.fmean(r[1] for r in complete_rows)
-            hm_avg = harmonic_mean(base_avg, new_avg)
-            mark = "*" if incomplete else ""
-            average_row += [fmt(base_avg, d) + mark, fmt(new_avg, d) + mark, fmt(hm_avg, d) + mark]
-            if len(complete_rows) < len(PAPER_DATASETS):
-                short_avg.append(f"{method.label} ({len(complete_rows)})")
-        else:
-            base_avg = new_avg = hm_avg = None
-            average_row += [MISSING, MISSING, MISSING]
-        records.append(
-            {
-                "method": method.label,
-                "dataset": "Average",
-                "config": "",
-                "base": fmt(base_avg, d),
-                f"base_{spread_name}": "",
-                "base_seeds": "",
-                "new": fmt(new_avg, d),
-                f"new_{spread_name}": "",
-                "new_seeds": "",
-                "hm": fmt(hm_avg, d),
-                "complete": str(not incomplete),
-                "note": "; ".join(avg_note),
-            }
-        )
+            cells, summary = dataset_cells(method, dataset, assigned, found, seeds, args)
+            rows[i] += cells
+            summaries.append(summary)
+            notes += summary["notes"]
+            records.append(summary["record"])
+        cells, record, note = average_cells(method.label, summaries, args.decimals, spread_name)
+        average_row += cells
+        records.append(record)
+        notes += [note] if note else []
+        complete = sum(1 for s in summaries if s["hm"] is not None)
+        if 0 < complete < len(PAPER_DATASETS):
+            short_avg.append(f"{method.label} ({complete})")
     if short_avg:
         notes.append("Average over fewer datasets than the papers' 11: " + ", ".join(short_avg))
     headers = ["Dataset"]
@@ -570,7 +516,144 @@ def base2new_table(args) -> Table:
         f"new; Average = mean over datasets, its HM computed from the mean base and mean new. "
         f"* = incomplete (see notes)."
     )
-    return Table(headers, rows + [average_row], records, notes, caption)
+    return Table(headers, rows + [average_row], records, notes, caption,
+                 [method.label for method in methods])
+
+
+def check_anything_found(root: str, found: dict, args) -> None:
+    """A table of nothing but dashes helps nobody: say where the runs were looked for."""
+    if any(run.value is not None for runs in found.values() for run in runs.values()):
+        return
+    side = f"<dataset>/shots_{args.shots}/<TRAINER>/<CFG>/seed<N>/log.txt"
+    msg = (
+        f"Nothing found under {root}: expected {os.path.join(root, 'train_base', side)} with "
+        f"a line '* {args.keyword}: <number>%' after {END_WORDING}, and "
+        f"{os.path.join(root, 'test_new', side)} with a line '* {args.keyword}: <number>%'"
+    )
+    if found:
+        msg += f" ({sum(len(r) for r in found.values())} run folders hold no result yet)"
+    if os.path.isdir(os.path.join(root, "base2new")):
+        msg += f"; did you mean {os.path.join(root, 'base2new')}?"
+    raise NothingFound(msg)
+
+
+def table_layout(args, found: dict) -> tuple[list[Method], list[str], list[int], dict]:
+    """Columns, rows, expected seeds and the TRAINER/CFG each cell reads; every name the user
+    gave must exist, so a typo fails instead of printing an empty row or column."""
+    root, keys = args.directory, {k for (_, _, k) in found}
+    methods = parse_methods(args.methods) if args.methods else default_methods(keys)
+    for method in methods:
+        if not any(method.matches(k) for k in keys):
+            raise BadInput(
+                f"--methods {method.label!r} selects none of the runs under {root}; found: "
+                + ", ".join(sorted(keys))
+            )
+    selected = {k for k in keys if any(m.matches(k) for m in methods)}
+    present = {d for (_, d, k) in found if k in selected}
+    datasets = resolve_datasets(split_list(args.datasets), present, root) or dataset_order(present)
+    seeds = [parse_seed(s) for s in split_list(args.seeds)] or sorted(
+        {s for (_, _, k), runs in found.items() if k in selected for s in runs}
+    )
+    if not args.methods:
+        methods = split_multi_config(methods, found, datasets, selected)
+    return methods, datasets, seeds, resolve_columns(methods, found, datasets)
+
+
+def parse_seed(text: str) -> int:
+    if not text.isdigit():
+        raise BadInput(f"--seeds: {text!r} is not a seed number")
+    return int(text)
+
+
+def split_multi_config(methods: list[Method], found: dict, datasets: list[str], selected: set):
+    """A default column (one trainer) with two configs for one dataset becomes a column per
+    config, e.g. an EXP_TAG ablation beside the plain run."""
+    split = []
+    for method in methods:
+        try:
+            resolve_columns([method], found, datasets)
+            split.append(method)
+        except BadInput:
+            split.extend(Method(k, [k]) for k in sorted(k for k in selected if method.matches(k)))
+    return split
+
+
+def dataset_cells(method: Method, dataset: str, assigned: dict, found: dict, seeds, args):
+    """The Base, New and HM cells of one dataset for one method, and what the Average, the
+    notes and the CSV need to know about them."""
+    d, key = args.decimals, assigned[method.label, dataset]
+    base = build_side(found.get(("base", dataset, key)), seeds) if key else Side()
+    new = build_side(found.get(("new", dataset, key)), seeds) if key else Side()
+    b, n = base.stats(args.ci95), new.stats(args.ci95)
+    flagged = bool(base.missing or new.missing) or key is None
+    hm = harmonic_mean(b[0], n[0]) if b and n else None
+    cells = [side_cell(stats, side, d) for stats, side in ((b, base), (n, new))]
+    cells.append(MISSING if hm is None else fmt(hm, d) + ("*" if flagged else ""))
+    where = f"{method.label} / {dataset_name(dataset)}"
+    spread_name = "95% CI" if args.ci95 else "std"
+    record = {"method": method.label, "dataset": dataset_name(dataset), "config": key or ""}
+    for name, stats, side in (("base", b, base), ("new", n, new)):
+        record[name] = fmt(stats[0], d) if stats else ""
+        record[f"{name}_{spread_name}"] = fmt(stats[1], d) if stats else ""
+        record[f"{name}_seeds"] = " ".join(map(str, sorted(side.values)))
+    record["hm"], record["complete"] = fmt(hm, d), str(not flagged)
+    record["note"] = "no runs" if key is None else "; ".join(
+        f"{name} missing {', '.join(side.missing)}"
+        for name, side in (("base", base), ("new", new))
+        if side.missing
+    )
+    notes = [f"{where}: no runs"] if key is None else side_notes(where, base, new, len(seeds))
+    summary = {"hm": hm, "means": (b[0], n[0]) if hm is not None else None, "flagged": flagged,
+               "name": dataset_name(dataset), "notes": notes, "record": record}
+    return cells, summary
+
+
+def side_cell(stats: tuple[float, float] | None, side: Side, d: int) -> str:
+    if stats is None:
+        return MISSING
+    text = fmt(stats[0], d) + (f" ± {fmt(stats[1], d)}" if len(side.values) > 1 else "")
+    return text + ("*" if side.missing else "")
+
+
+def side_notes(where: str, base: Side, new: Side, n_seeds: int) -> list[str]:
+    notes = []
+    for side_name, side in (("base", base), ("new", new)):
+        if side.missing and not side.values:
+            notes.append(f"{where}: no {side_name} result (all seeds missing)")
+        elif side.missing:
+            notes.append(
+                f"{where}: {side_name} is the mean of {len(side.values)} of {n_seeds} seeds; "
+                "missing " + ", ".join(side.missing)
+            )
+    return notes
+
+
+def average_cells(label: str, summaries: list[dict], d: int, spread_name: str):
+    """The Average of one method, as the papers compute it: mean base and mean new over the
+    datasets that have both, and the HM of those two means; anything left out is said."""
+    excluded = [s["name"] for s in summaries if s["hm"] is None]
+    flagged = [s["name"] for s in summaries if s["hm"] is not None and s["flagged"]]
+    avg_note = []
+    if excluded:
+        avg_note.append(f"leaves out {', '.join(excluded)} (no base or no new result)")
+    if flagged:
+        avg_note.append(f"includes datasets with missing seeds ({', '.join(flagged)})")
+    complete = [s["means"] for s in summaries if s["means"] is not None]
+    base_avg = new_avg = hm_avg = None
+    if complete:
+        base_avg = statistics.fmean(m[0] for m in complete)
+        new_avg = statistics.fmean(m[1] for m in complete)
+        hm_avg = harmonic_mean(base_avg, new_avg)
+        mark = "*" if avg_note else ""
+        cells = [fmt(base_avg, d) + mark, fmt(new_avg, d) + mark, fmt(hm_avg, d) + mark]
+    else:
+        cells = [MISSING, MISSING, MISSING]
+    record = {"method": label, "dataset": "Average", "config": ""}
+    for name, value in (("base", base_avg), ("new", new_avg)):
+        record.update({name: fmt(value, d), f"{name}_{spread_name}": "", f"{name}_seeds": ""})
+    record.update(hm=fmt(hm_avg, d), complete=str(not avg_note), note="; ".join(avg_note))
+    note = f"{label} / Average: incomplete: " + "; ".join(avg_note) if avg_note else None
+    return cells, record, note
 
 
 def render_table(table: Table, style: str) -> str:
@@ -596,6 +679,8 @@ def run_base2new(args, out) -> int:
     if args.decimals is None:
         args.decimals = 4 if style == "csv" else 2
     table = base2new_table(args)
+    if args.transpose:
+        table = transpose(table)
     print(render_table(table, style), file=out)
     return draw_plot("base2new", table.records, args, out) if args.plot else 0
 
@@ -620,7 +705,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--base2new", action="store_true", help="DIR is output/base2new: print the paper table"
     )
     parser.add_argument(
-        "--format", choices=["markdown", "latex", "csv"], default="markdown", help="table format"
+        "--format", choices=["markdown", "latex", "csv"], help="table format (--base2new; "
+        "default markdown)"
     )
     parser.add_argument(
         "--methods",
@@ -634,10 +720,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--seeds", nargs="+", help="seeds every cell should have (default: all seeds found)"
     )
-    parser.add_argument("--shots", type=int, default=16, help="the shots_N folder (--base2new)")
+    parser.add_argument("--shots", type=int, help="the shots_N folder (--base2new; default 16)")
     parser.add_argument("--decimals", type=int, help="decimals in the table (default 2; csv 4)")
     parser.add_argument("--plot", metavar="PNG",
                         help="also draw the table (--base2new or --multi-exp) into this PNG")
+    parser.add_argument("--transpose", action="store_true", default=None,
+                        help="one row per method (e.g. per point of a grid), Base/New/HM per "
+                        "dataset (--base2new)")
     return parser
 
 
@@ -648,6 +737,7 @@ def main(argv: list[str] | None = None, out=None) -> int:
         parser.error("--plot draws a table: use it with --base2new or --multi-exp")
     out = out or sys.stdout
     try:
+        check_mode_flags(args)
         if args.base2new:
             return run_base2new(args, out)
         if args.multi_exp:
@@ -656,6 +746,24 @@ def main(argv: list[str] | None = None, out=None) -> int:
     except NothingFound as err:
         print(str(err), file=sys.stderr)
         return 1
+    except BadInput as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+
+
+# Flags that only --base2new reads: given to another mode, they would be ignored silently.
+TABLE_FLAGS = {"format": "--format", "methods": "--methods", "seeds": "--seeds",
+               "shots": "--shots", "decimals": "--decimals", "transpose": "--transpose"}
+
+
+def check_mode_flags(args) -> None:
+    if args.base2new:
+        args.format = args.format or "markdown"
+        args.shots = 16 if args.shots is None else args.shots
+        return
+    given = [name for key, name in TABLE_FLAGS.items() if getattr(args, key) is not None]
+    if given:
+        raise BadInput(f"{', '.join(given)} only apply to the table: add --base2new")
 
 
 if __name__ == "__main__":

@@ -27,7 +27,7 @@ import trainers.zsclip  # noqa: E402,F401
 from dassl.config import get_cfg_default  # noqa: E402
 from dassl.engine import TRAINER_REGISTRY, build_trainer  # noqa: E402
 from dassl.utils import collect_env_info, set_random_seed, setup_logger  # noqa: E402
-from trainers.config import extend_cfg  # noqa: E402
+from trainers.config import coerce_int_opts, extend_cfg, unread_trainer_nodes  # noqa: E402
 
 
 class UsageError(Exception):
@@ -104,7 +104,10 @@ def merge_checked(cfg, source, merge):
         hint = f"; did you mean {close[0]}?" if close else ""
         raise UsageError(f"{source}: unknown config key {key}{hint}") from None
     except ValueError as error:
-        raise UsageError(f"{source}: {str(error).splitlines()[0]}") from None
+        message = str(error).splitlines()[0]
+        if "<class 'float'> vs. <class 'int'>" in message:  # yacs: an int in a YAML float key
+            message += " (write the number with a decimal point, e.g. 2.0)"
+        raise UsageError(f"{source}: {message}") from None
     except FileNotFoundError as error:
         raise UsageError(f"config file not found: {error.filename}") from None
 
@@ -121,6 +124,7 @@ def setup_cfg(args):
     opts = args.opts or []
     if len(opts) % 2:
         raise UsageError(f"config opts must be KEY VALUE pairs, got an odd list: {opts}")
+    opts = coerce_int_opts(cfg, opts)  # "TRAINER.SAR.WEIGHT 2" means 2.0
     merge_checked(cfg, "command-line opts", lambda: cfg.merge_from_list(opts))
     cfg.freeze()
     return cfg
@@ -160,6 +164,7 @@ def run(args, cfg):
         print(f"Setting fixed seed: {cfg.SEED}")
         set_random_seed(cfg.SEED)
     setup_logger(cfg.OUTPUT_DIR)
+    warn_unread_nodes(args, cfg)
     if torch.cuda.is_available() and cfg.USE_CUDA:
         torch.backends.cudnn.benchmark = True
     print_args(args, cfg)
@@ -175,6 +180,14 @@ def run(args, cfg):
         return
     if not args.no_train:
         trainer.train()
+
+
+def warn_unread_nodes(args, cfg):
+    """Another trainer's YAML trains this one on its defaults: say so, once, in the log."""
+    trainer_class = TRAINER_REGISTRY.get(cfg.TRAINER.NAME)
+    for node in unread_trainer_nodes(args.config_file, trainer_class) if args.config_file else []:
+        print(f"Warning: {args.config_file} sets TRAINER.{node}, which {cfg.TRAINER.NAME} does "
+              f"not read (it is another trainer's config?)", file=sys.stderr)
 
 
 def has_checkpoint(directory):

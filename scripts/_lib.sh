@@ -15,10 +15,17 @@
 #   CONFIG_ROOT  folder with datasets/ and trainers/ YAML configs (default: <repo>/configs)
 #   EXP_TAG      appended to the config folder name, <CFG>_<EXP_TAG>, to keep ablations apart
 #   LOADEP       epoch a test step loads (default: OPTIM.MAX_EPOCH of the run)
-#   DRY_RUN      if non-empty, print the train.py command instead of running it
+#   DRY_RUN      if non-empty, print the train.py command instead of running it (DATA need
+#                not exist then)
+# Relative paths (DATA, OUTPUT, CONFIG_ROOT, a path in PYTHON, and file paths among the KEY
+# VALUE opts such as MODEL.BACKBONE.NAME) are relative to the caller's folder, although train.py
+# runs from the repository root.
 
 SAR_REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 SAR_SCRIPTS="$SAR_REPO/scripts"
+# KEY VALUE opts whose value may be a file: a relative one is made absolute (sar_user_paths).
+SAR_PATH_KEYS=(MODEL.BACKBONE.NAME MODEL.INIT_WEIGHTS TRAINER.SAR.NOVEL_SOURCE DATASET.ROOT
+    OUTPUT_DIR)
 
 SAR_TRAINERS=(ZeroshotCLIP CoOp CoCoOp KgCoOp MaPLe PromptSRC CoOp_SAR CoCoOp_SAR KgCoOp_SAR MaPLe_SAR
     PromptSRC_SAR)
@@ -41,6 +48,38 @@ sar_die() {
 
 sar_note() {
     echo "[${SAR_TRAINER:-sar}] $*" >&2
+}
+
+# sar_abs_path PATH: PATH made absolute against the caller's folder (empty stays empty).
+sar_abs_path() {
+    if [[ -z $1 || $1 == /* ]]; then
+        printf '%s' "$1"
+    else
+        printf '%s' "$PWD/$1"
+    fi
+}
+
+# The folder holding datasets/ and trainers/ YAML files, absolute.
+sar_config_root() {
+    sar_abs_path "${CONFIG_ROOT:-$SAR_REPO/configs}"
+}
+
+# sar_user_paths: in SAR_USER_OPTS, the value of a path key (SAR_PATH_KEYS) that names a file
+# of the caller's folder, or looks like a checkpoint or a list file, becomes absolute, so that
+# `cd scratch; ... MODEL.BACKBONE.NAME my.pt` finds scratch/my.pt. Names (ViT-B/16, llm,
+# random:ViT-B/16) stay as they are.
+sar_user_paths() {
+    local i key value
+    [[ $PWD == "$SAR_REPO" ]] && return 0 # train.py runs here: relative paths already fit
+    for ((i = 0; i + 1 < ${#SAR_USER_OPTS[@]}; i += 2)); do
+        key=${SAR_USER_OPTS[i]} value=${SAR_USER_OPTS[i + 1]}
+        [[ " ${SAR_PATH_KEYS[*]} " == *" $key "* ]] || continue
+        [[ -n $value && $value != /* && $value != "~"* && $value != *:* ]] || continue
+        [[ $value == llm || $value == random ]] && continue
+        if [[ -e $value || $value =~ \.(pt|pth|bin|tar|safetensors|json|txt)$ ]]; then
+            SAR_USER_OPTS[i + 1]="$PWD/$value"
+        fi
+    done
 }
 
 # sar_facts TRAINER PROTOCOL DATASET
@@ -102,7 +141,8 @@ sar_facts() {
             ;;
     esac
     SAR_CFG_DIR="$SAR_CFG${EXP_TAG:+_$EXP_TAG}"
-    local root=${CONFIG_ROOT:-$SAR_REPO/configs}
+    local root
+    root=$(sar_config_root)
     SAR_CONFIG_FILE="$root/trainers/$trainer/$SAR_CFG.yaml"
     # A SAR variant without a config folder of its own uses its baseline's (the SAR knobs keep
     # their defaults); upstream keeps the zero-shot config with CoOp's.
@@ -117,7 +157,8 @@ sar_facts() {
 
 # sar_dataset_file DATASET: sets SAR_DATASET_FILE.
 sar_dataset_file() {
-    local root=${CONFIG_ROOT:-$SAR_REPO/configs}
+    local root
+    root=$(sar_config_root)
     SAR_DATASET_FILE="$root/datasets/$1.yaml"
     if [[ ! -f $SAR_DATASET_FILE ]]; then
         local known f
@@ -128,14 +169,18 @@ sar_dataset_file() {
     fi
 }
 
-# Sets SAR_DATA to the absolute data root, or fails with a message saying what to set.
+# Sets SAR_DATA to the absolute data root, or fails with a message saying what to set. A dry
+# run only prints commands, so there a root that does not exist is printed as it is.
 sar_data_root() {
-    if [[ -n ${DATA:-} ]]; then
-        [[ -d $DATA ]] || sar_die "DATA=$DATA is not a directory; point DATA at the folder" \
-            "that holds the datasets (imagenet/, eurosat/, ...; see docs/experiments.md)"
+    if [[ -n ${DATA:-} && -d $DATA ]]; then
         SAR_DATA=$(cd "$DATA" && pwd)
-    elif [[ -d $SAR_REPO/data ]]; then
+    elif [[ -z ${DATA:-} && -d $SAR_REPO/data ]]; then
         SAR_DATA="$SAR_REPO/data"
+    elif [[ -n ${DRY_RUN:-} ]]; then
+        SAR_DATA=$(sar_abs_path "${DATA:-$SAR_REPO/data}")
+    elif [[ -n ${DATA:-} ]]; then
+        sar_die "DATA=$DATA is not a directory; point DATA at the folder" \
+            "that holds the datasets (imagenet/, eurosat/, ...; see docs/experiments.md)"
     else
         sar_die "DATA is not set and the default data root $SAR_REPO/data does not exist;" \
             "set DATA=/path/to/datasets (the folder holding imagenet/, eurosat/, ...;" \
@@ -145,10 +190,13 @@ sar_data_root() {
 
 # Sets SAR_OUT (absolute: the python step runs from the repository root) and SAR_PY.
 sar_env() {
-    SAR_OUT=${OUTPUT:-$SAR_REPO/output}
-    [[ $SAR_OUT == /* ]] || SAR_OUT="$PWD/$SAR_OUT"
+    SAR_OUT=$(sar_abs_path "${OUTPUT:-$SAR_REPO/output}")
     read -r -a SAR_PY <<< "${PYTHON:-python3}"
     [[ ${#SAR_PY[@]} -gt 0 ]] || SAR_PY=(python3)
+    local i # PYTHON=.venv/bin/python names the caller's .venv, not the repository's
+    for i in "${!SAR_PY[@]}"; do
+        [[ ${SAR_PY[i]} == */* && -e ${SAR_PY[i]} ]] && SAR_PY[i]=$(sar_abs_path "${SAR_PY[i]}")
+    done
 }
 
 # sar_max_epoch FILE: prints OPTIM.MAX_EPOCH of a YAML config (nothing if it is not set there).
@@ -366,6 +414,7 @@ sar_main() {
     [[ $seed =~ ^[0-9]+$ ]] || sar_die "SEED must be a non-negative integer, got '$seed'"
     ((${#SAR_USER_OPTS[@]} % 2 == 0)) ||
         sar_die "extra arguments must be KEY VALUE pairs, got: ${SAR_USER_OPTS[*]}"
+    sar_user_paths
     sar_data_root
     sar_env
     "sar_step_$step" "${pos[@]}"
@@ -387,6 +436,9 @@ sar_job_list() {
         [[ $s =~ ^[0-9]+$ ]] || sar_die "seeds must be non-negative integers, got '$s'"
     done
     read -r -a ds <<< "${datasets//,/ }"
+    for d in "${ds[@]}"; do
+        sar_dataset_file "$d" # a typo fails here, before a Slurm array is sized from the list
+    done
     case $stage in
         all | train | test) ;;
         *) sar_die "unknown stage '$stage' (all, train or test)" ;;

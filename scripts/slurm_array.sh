@@ -16,8 +16,10 @@
 #
 # Environment (sbatch passes the submitting shell's): METHOD, PROTOCOL (required); DATASETS,
 # SEEDS, SHOTS, STAGE as for run_experiments.sh; DATA, OUTPUT, PYTHON, EXP_TAG as for the
-# per-trainer scripts; REPO (default: the submit directory). DRY_RUN=1 prints the task's job
-# ("DATASET SEED") and exits. Arguments after the script name are appended to train.py's opts.
+# per-trainer scripts; REPO (default: the submit directory). DRY_RUN=1 means what it means for
+# the scripts: the task prints its train.py commands (after its "== task" line on stderr, which
+# names the job) instead of running them. Arguments after the script name are appended to
+# train.py's opts.
 #
 # Adapt the resources below to your cluster (CoCoOp and ImageNet runs need the most time).
 #SBATCH --job-name=sar-clip
@@ -62,11 +64,6 @@ if ! [[ $task =~ ^[0-9]+$ && $task -lt ${#jobs[@]} ]]; then
         "(use --array=0-$((${#jobs[@]} - 1)))" >&2
     exit 2
 fi
-if [[ -n ${DRY_RUN:-} ]]; then
-    echo "${jobs[task]}"
-    exit 0
-fi
-
 read -r d s <<< "${jobs[task]}"
 echo "== task $task of ${#jobs[@]}: $SAR_TRAINER $PROTOCOL $d seed $s on $(hostname)" >&2
 sar_run_job "$PROTOCOL" "${STAGE:-all}" "${SHOTS:-$SAR_FEWSHOT_SHOTS}" "$d" "$s" "$@"

@@ -99,6 +99,55 @@ def test_offline_without_cache_says_where_to_put_the_file(tmp_path, monkeypatch)
     assert os.listdir(tmp_path) == []  # no partial download left behind
 
 
+def offline_everywhere(monkeypatch, tmp_path):
+    """No network at all: OpenAI's URL and the hub's host fail; the hub download must not run."""
+    monkeypatch.setenv("CLIP_CACHE_DIR", str(tmp_path))
+    for name in backbone.OFFLINE_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+    tried = []
+
+    def no_network(*args, **kwargs):
+        tried.append(args)
+        raise backbone.urllib.error.URLError(OSError("Temporary failure in name resolution"))
+
+    def no_hub(model):
+        raise AssertionError("the hub mirror was tried although the machine is offline")
+
+    monkeypatch.setattr(backbone.urllib.request, "urlopen", no_network)
+    monkeypatch.setattr(backbone.socket, "create_connection", no_network)
+    monkeypatch.setattr(backbone, "_download_from_hub", no_hub)
+    return tried
+
+
+def test_offline_is_detected_at_the_first_failure(tmp_path, monkeypatch):
+    tried = offline_everywhere(monkeypatch, tmp_path)
+    with pytest.raises(CLIPLoadError, match="could not be downloaded .offline: URLError") as info:
+        resolve_checkpoint("ViT-B/16")
+    assert os.path.join(str(tmp_path), "ViT-B-16.pt") in str(info.value)
+    assert len(tried) == 2  # OpenAI's URL, then one probe of the hub's host
+
+
+@pytest.mark.parametrize("variable", ["SAR_OFFLINE", "HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"])
+def test_an_offline_variable_skips_every_download(tmp_path, monkeypatch, variable):
+    tried = offline_everywhere(monkeypatch, tmp_path)
+    monkeypatch.setenv(variable, "1")
+    with pytest.raises(CLIPLoadError, match=f"{variable} is set: offline"):
+        resolve_checkpoint("ViT-B/16")
+    assert tried == []
+
+
+def test_a_server_answer_still_falls_back_to_the_hub(tmp_path, monkeypatch):
+    offline_everywhere(monkeypatch, tmp_path)
+
+    def not_found(*args, **kwargs):
+        raise backbone.urllib.error.HTTPError("url", 404, "Not Found", {}, None)
+
+    mirror = tmp_path / "hub.bin"
+    monkeypatch.setattr(backbone.urllib.request, "urlopen", not_found)
+    monkeypatch.setattr(backbone, "_download_from_hub", lambda model: str(mirror))
+    assert resolve_checkpoint("ViT-B/16") == str(mirror)
+
+
 def test_both_name_spellings():
     assert canonical_model_name("ViT-B/16") == canonical_model_name("ViT-B-16") == "ViT-B/16"
     assert canonical_model_name("foo") is None

@@ -173,3 +173,29 @@ def test_cli(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "Food101: 2 classes" in out and "Wrote 2 datasets" in out
     assert os.path.isfile(os.path.join(str(tmp_path), "food-101", "split_zhou_Food101.json"))
+
+
+def test_cli_takes_config_stems_and_refuses_unknown_names(tmp_path, capsys):
+    rc = main(["--root", str(tmp_path), "--datasets", "eurosat", "DTD", "--num-classes", "2",
+               "--train", "2", "--val", "1", "--test", "1", "--omit-splits", "dtd"])
+    assert rc == 0
+    assert "EuroSAT: 2 classes" in capsys.readouterr().out
+    assert os.path.isfile(os.path.join(str(tmp_path), "eurosat", "split_zhou_EuroSAT.json"))
+    assert not os.path.exists(os.path.join(str(tmp_path), "dtd", "split_zhou_"
+                                           "DescribableTextures.json"))  # fmt: skip
+    with pytest.raises(SystemExit, match="unknown dataset 'eurosta'.*config stems .*eurosat"):
+        main(["--root", str(tmp_path), "--datasets", "eurosta"])
+
+
+@pytest.mark.parametrize("tool", ["make_synthetic_data", "make_tiny_clip"])
+def test_help_describes_every_option_with_its_default(tool, capsys):
+    import importlib
+
+    with pytest.raises(SystemExit):
+        importlib.import_module(f"tools.{tool}").main(["--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    options = [word for word in text.split() if word.startswith("--") and word != "--help"]
+    assert options
+    for option in set(options):
+        described = text.split(f" {option} ")[-1].split(" --")[0]
+        assert "default" in described or option == "--root", (option, described)

@@ -165,8 +165,10 @@ def test_bad_settings_are_refused(setup):
     cfg.TRAINER.MAPLE.N_CTX, cfg.TRAINER.MAPLE.CTX_INIT = 3, "a photo"
     with pytest.raises(ValueError, match="N_CTX 3"):
         trainers.maple.CustomCLIP(cfg, NAMES, load_clip(setup[1]))
-    with pytest.warns(UserWarning, match="PROMPT_DEPTH 9"):
-        make_model(setup, depth=9)
+    with pytest.warns(UserWarning, match="PROMPT_DEPTH 9 exceeds the 2 layers .*; using 2"):
+        model = make_model(setup, depth=9)
+    assert model.prompt_learner.compound_prompts_depth == 2  # clamped: every prompt is read
+    assert len(model.prompt_learner.compound_prompts_text) == 1
 
 
 def test_only_prompts_learn_and_clip_stays_bit_identical(setup, tmp_path):

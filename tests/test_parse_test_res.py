@@ -245,17 +245,67 @@ def test_methods_side_by_side_selection_and_labels(tmp_path):
     _, out = run([tmp_path, "--base2new", "--methods", "CoOp_SAR,Baseline=CoOp/vit_b16_*"])
     header = next(line for line in out.splitlines() if line.startswith("| Dataset"))
     assert "CoOp_SAR Base" in header and "Baseline HM" in header and "KgCoOp" not in header
-    with pytest.raises(SystemExit, match="selects none"):
-        run([tmp_path, "--base2new", "--methods", "MaPLe"])
+    assert run([tmp_path, "--base2new", "--methods", "MaPLe"])[0] == 2
 
 
-def test_two_configs_of_one_trainer_get_their_own_columns(tmp_path):
+def test_unknown_method_or_dataset_is_refused_with_what_exists(tmp_path, capsys):
+    write_b2n(tmp_path, "CoOp", "eurosat", {1: 90.0}, {1: 50.0})
+    write_b2n(tmp_path, "CoOp", "dtd", {1: 80.0}, {1: 40.0})
+    code, _ = run([tmp_path, "--base2new", "--methods", "CoOp,Nope"])
+    err = capsys.readouterr().err
+    assert code == 2 and "--methods 'Nope' selects none" in err and "CoOp/vit_b16_ctxv1" in err
+    code, _ = run([tmp_path, "--base2new", "--datasets", "eurosta"])
+    err = capsys.readouterr().err
+    assert code == 2 and "unknown dataset 'eurosta'" in err and "dtd, eurosat" in err
+    # The folder name, the table's label and the registered name all pick the same row.
+    for name in ("eurosat", "EuroSAT", "eUrOsAt"):
+        rows = read_csv(run([tmp_path, "--base2new", "--format", "csv", "--datasets", name])[1])
+        assert float(rows["CoOp", "EuroSAT"]["base"]) == pytest.approx(90.0)
+        assert ("CoOp", "DTD") not in rows
+    rows = read_csv(run([tmp_path, "--base2new", "--format", "csv",
+                         "--datasets", "DescribableTextures"])[1])  # fmt: skip
+    assert float(rows["CoOp", "DTD"]["new"]) == pytest.approx(40.0)
+
+
+def test_table_flags_without_the_table_are_refused(tmp_path, capsys):
+    write_log(tmp_path / "seed1", 70.0)
+    for extra in (["--format", "csv"], ["--methods", "CoOp"], ["--seeds", "1"]):
+        code, out = run([tmp_path, *extra])
+        assert code == 2 and out == ""
+        assert f"{extra[0]} only apply to the table: add --base2new" in capsys.readouterr().err
+
+
+def test_only_seed_folders_count_and_others_are_listed(tmp_path):
+    write_log(tmp_path / "seed1", 10.0)
+    write_log(tmp_path / "seed2", 25.0)
+    write_log(tmp_path / "notes", 99.0)  # a log in a folder that is no seed
+    code, out = run([tmp_path])
+    assert code == 0 and "* accuracy: 17.50%" in out and "(2 runs)" in out
+    assert "skipped (not seed<N> folders): notes" in out and "notes:" not in out
+    write_b2n(tmp_path / "b2n", "CoOp", "dtd", {1: 80.0}, {1: 40.0})
+    write_log(b2n_dir(tmp_path / "b2n", "new", "dtd", "CoOp", "vit_b16_ctxv1", "x"), 1e9, "test")
+    rows = read_csv(run([tmp_path / "b2n", "--base2new", "--format", "csv"])[1])
+    assert float(rows["CoOp", "DTD"]["new"]) == pytest.approx(40.0)
+
+
+def test_a_non_finite_value_is_refused_naming_the_file(tmp_path, capsys):
+    write_log(tmp_path / "seed1", 70.0)
+    write_log(tmp_path / "seed2", 70.0)
+    log = tmp_path / "seed2" / "log.txt"
+    log.write_text(log.read_text().replace("* accuracy: 70.0%", "* accuracy: 1e999%"))
+    code, _ = run([tmp_path])
+    err = capsys.readouterr().err
+    assert code == 2 and str(tmp_path / "seed2" / "log.txt") in err
+    assert "'* accuracy: 1e999' is not a finite number" in err
+
+
+def test_two_configs_of_one_trainer_get_their_own_columns(tmp_path, capsys):
     write_b2n(tmp_path, "CoOp_SAR", "eurosat", {1: 90.0}, {1: 50.0})
     write_b2n(tmp_path, "CoOp_SAR", "eurosat", {1: 91.0}, {1: 52.0}, cfg="vit_b16_ctxv1_w2")
     _, out = run([tmp_path, "--base2new"])
     assert "CoOp_SAR/vit_b16_ctxv1 Base" in out and "CoOp_SAR/vit_b16_ctxv1_w2 Base" in out
-    with pytest.raises(SystemExit, match="matches several runs for eurosat"):
-        run([tmp_path, "--base2new", "--methods", "CoOp_SAR"])
+    assert run([tmp_path, "--base2new", "--methods", "CoOp_SAR"])[0] == 2
+    assert "matches several runs for eurosat" in capsys.readouterr().err
 
 
 def test_zero_shot_base_logs_and_unfinished_training(tmp_path):
@@ -295,3 +345,17 @@ def test_table_nothing_found(tmp_path, capsys):
     assert "train_base/<dataset>/shots_16/<TRAINER>/<CFG>/seed<N>/log.txt" in err
     assert "after 'Finish training' (or 'Finished training')" in err
     assert f"did you mean {tmp_path / 'base2new'}?" in err
+
+
+def test_transpose_gives_a_row_per_method(tmp_path):
+    for tag, shift in (("w0.5", 0.0), ("w2.0", 4.0)):
+        write_b2n(tmp_path, "CoOp_SAR", "eurosat", {1: 90.0 + shift}, {1: 50.0 + shift},
+                  cfg=f"vit_b16_ctxv1_{tag}")  # fmt: skip
+    methods = "W 0.5=CoOp_SAR/*_w0.5,W 2.0=CoOp_SAR/*_w2.0"
+    code, out = run([tmp_path, "--base2new", "--methods", methods, "--transpose"])
+    assert code == 0
+    table = [line for line in out.splitlines() if line.startswith("|")]
+    assert [c.strip() for c in table[0].split("|")[1:-1]] == [
+        "Method", "EuroSAT Base", "EuroSAT New", "EuroSAT HM"]  # one dataset: no Average
+    assert table[2].split("|")[1].strip() == "W 0.5" and "90.00" in table[2]
+    assert table[3].split("|")[1].strip() == "W 2.0" and f"{hm(94, 54):.2f}" in table[3]

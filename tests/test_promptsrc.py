@@ -159,8 +159,9 @@ def test_bad_depths_are_refused_and_unused_depth_warns(setup):
         make_model(setup, depth_text=0)
     with pytest.raises(ValueError, match="TRAINER.PROMPTSRC.PROMPT_DEPTH_VISION"):
         make_model(setup, depth_vision=-1)
-    with pytest.warns(UserWarning, match="PROMPT_DEPTH_VISION 9"):
-        make_model(setup, depth_vision=9)
+    with pytest.warns(UserWarning, match="PROMPT_DEPTH_VISION 9 exceeds the 2 layers"):
+        model = make_model(setup, depth_vision=9)
+    assert len(model.prompt_learner.deep_visual_prompts) == 1  # clamped to the tiny CLIP's 2
 
 
 def test_only_prompts_learn_and_clip_stays_bit_identical(setup, tmp_path):

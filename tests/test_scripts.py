@@ -74,19 +74,22 @@ ENV_KNOBS = [
 # table can be checked. Any other script (parse_test_res.py) runs with the real interpreter.
 STUB = textwrap.dedent(
     """\
-    import json, os, sys
+    import json, os, sys, time
     argv = sys.argv[1:]
     if not argv or argv[0] != "train.py":
         os.execv({python!r}, [{python!r}] + argv)
-    with open(os.environ["STUB_RECORD"], "a") as f:
-        f.write(json.dumps({{"argv": argv, "cwd": os.getcwd()}}) + "\\n")
-    if os.environ.get("STUB_FAIL"):
-        sys.exit(3)
     args = argv[1:]
     def value(flag):
         return args[args.index(flag) + 1]
     out, seed, trainer = value("--output-dir"), int(value("--seed")), value("--trainer")
     dataset = os.path.basename(value("--dataset-config-file"))[: -len(".yaml")]
+    start = time.time()
+    time.sleep(float(os.environ.get("STUB_SLEEP", "0")))
+    with open(os.environ["STUB_RECORD"], "a") as f:
+        f.write(json.dumps({{"argv": argv, "cwd": os.getcwd(), "start": start, "end": time.time(),
+                            "gpu": os.environ.get("CUDA_VISIBLE_DEVICES")}}) + "\\n")
+    if os.environ.get("STUB_FAIL") in ("1", dataset):
+        sys.exit(3)
     epochs = int(args[args.index("OPTIM.MAX_EPOCH") + 1]) if "OPTIM.MAX_EPOCH" in args else 3
     os.makedirs(out, exist_ok=True)
     acc = 40 + seed + len(dataset) + 3 * trainer.endswith("_SAR")
@@ -163,8 +166,9 @@ def bash(script, *args, env, check=None, cwd=REPO):
     return proc
 
 
-def calls(env):
-    """The train.py argument lists the stub received, oldest first (then forgets them)."""
+def records(env):
+    """What the stub recorded per train.py call (argv, start and end time, CUDA_VISIBLE_DEVICES),
+    in the order the calls ended (then forgets them)."""
     path = env["STUB_RECORD"]
     if not os.path.exists(path):
         return []
@@ -174,7 +178,12 @@ def calls(env):
     for call in out:
         assert call["cwd"] == REPO
         assert call["argv"][0] == "train.py"
-    return [c["argv"][1:] for c in out]
+    return out
+
+
+def calls(env):
+    """The train.py argument lists the stub received, oldest first (then forgets them)."""
+    return [c["argv"][1:] for c in records(env)]
 
 
 def flag(args, name):
@@ -418,15 +427,25 @@ def test_slurm_template_picks_the_runners_jobs(env, case):
     for i in range(len(jobs)):
         proc = bash("slurm_array.sh", env={**e, "SLURM_ARRAY_TASK_ID": str(i), "DRY_RUN": "1"})
         assert proc.returncode == 0, proc.stderr
-        picked.append(proc.stdout.strip())
+        picked.append(slurm_task_job(proc))
     assert picked == jobs
     proc = bash("slurm_array.sh", env={**e, "SLURM_ARRAY_TASK_ID": str(len(jobs))}, check=2)
     assert f"the list has {len(jobs)} jobs" in proc.stderr
     # Run from another folder, as sbatch does with its copy, it finds the repo by REPO.
     proc = bash("slurm_array.sh", env={**e, "SLURM_ARRAY_TASK_ID": "0", "DRY_RUN": "1",
                                        "REPO": REPO}, cwd="/")  # fmt: skip
-    assert proc.stdout.strip() == jobs[0]
+    assert slurm_task_job(proc) == jobs[0]
     assert calls(env) == []
+
+
+def slurm_task_job(proc):
+    """The "DATASET SEED" a dry-run task names on stderr; its stdout holds the commands only,
+    one train.py call per step, as DRY_RUN prints them for every script."""
+    match = re.search(r"== task \d+ of \d+: \S+ \S+ (\S+) seed (\d+)", proc.stderr)
+    assert match, proc.stderr
+    lines = proc.stdout.strip().splitlines()
+    assert lines and all(" train.py --root " in line for line in lines), proc.stdout
+    return f"{match.group(1)} {match.group(2)}"
 
 
 def test_slurm_task_runs_its_job(env, tmp_path):
@@ -504,17 +523,201 @@ def test_runner_runs_train_then_test_and_ends_with_the_table(env, tmp_path):
     assert "out of range" in proc.stderr
 
 
+def test_runner_table_for_a_config_name_with_a_plus(env):
+    """PromptSRC's vit_b16_c2_ep20_batch4_4+4ctx: the parser splits column patterns on "+"."""
+    e = {**env, "TABLE_FORMAT": "csv"}
+    proc = bash("run_experiments.sh", "promptsrc", "base2new", "--datasets", "dtd", "--seeds",
+                "1", "--", "OPTIM.MAX_EPOCH", "1", env=e, check=0)  # fmt: skip
+    row = next(r for r in csv.DictReader(io.StringIO(proc.stdout)) if r["dataset"] == "DTD")
+    assert row["config"] == "PromptSRC/vit_b16_c2_ep20_batch4_4+4ctx" and row["hm"] != ""
+
+
 def test_runner_reports_failed_jobs(env):
     e = {**env, "STUB_FAIL": "1"}
     proc = bash("run_experiments.sh", "coop", "xd", "--datasets", "dtd", "--seeds", "1", env=e)
     assert proc.returncode == 1
-    assert "2 job(s) failed: imagenet 1 dtd 1" in proc.stderr
+    assert "2 job(s) failed:\n  imagenet seed 1 (job 1/2)\n  dtd seed 1 (job 2/2)" in proc.stderr
 
 
 def test_runner_dry_run_prints_commands(env):
     proc = bash("run_experiments.sh", "maple", "dg", "--seeds", "1", "--dry-run", env=env, check=0)
     lines = [line for line in proc.stdout.splitlines() if "train.py" in line]
     assert len(lines) == 1 + len(DG) and calls(env) == []
+
+
+def test_dataset_names_are_checked_before_counting_or_listing(env):
+    for mode in ("--count", "--list"):
+        proc = bash("run_experiments.sh", "coop_sar", "base2new", "--datasets", "eurosta", mode,
+                    env=env, check=2)  # fmt: skip
+        assert "unknown dataset 'eurosta'" in proc.stderr and "eurosat" in proc.stderr
+        assert proc.stdout == ""
+    proc = bash("run_experiments.sh", "maple", "xd", "--datasets", "dtd,nope", "--count", env=env)
+    assert proc.returncode == 2 and "unknown dataset 'nope'" in proc.stderr
+
+
+def test_dry_run_needs_no_data_root(env):
+    if os.path.isdir(os.path.join(REPO, "data")):
+        pytest.skip("this checkout has a data/ folder, the default data root")
+    e = {k: v for k, v in env.items() if k != "DATA"}
+    proc = bash("coop/base2new_train.sh", "eurosat", "1", env={**e, "DRY_RUN": "1"}, check=0)
+    assert f"--root {os.path.join(REPO, 'data')} " in proc.stdout
+    proc = bash("run_experiments.sh", "coop", "base2new", "--datasets", "dtd", "--seeds", "1",
+                "--dry-run", env={**e, "DATA": "no/such/root"}, check=0)  # fmt: skip
+    assert proc.stdout.count(" train.py ") == 2 and f"--root {REPO}/no/such/root " in proc.stdout
+    assert calls(env) == []
+
+
+def test_relative_paths_are_the_callers(env, tmp_path):
+    scratch = tmp_path / "scratch"
+    (scratch / "syn").mkdir(parents=True)
+    (scratch / "my.pt").write_bytes(b"")
+    e = {**env, "DATA": "syn", "OUTPUT": "out"}
+    opts = ["MODEL.BACKBONE.NAME", "my.pt", "MODEL.INIT_WEIGHTS", "init.pth",
+            "TRAINER.SAR.NOVEL_SOURCE", "llm", "INPUT.SIZE", "(32, 32)"]
+    bash("coop_sar/base2new_train.sh", "eurosat", "1", *opts, env=e, check=0, cwd=scratch)
+    bash("coop_sar/base2new_train.sh", "dtd", "1", "MODEL.BACKBONE.NAME", "ViT-B/16", env=e,
+         check=0, cwd=scratch)  # fmt: skip
+    first, second = calls(env)
+    assert flag(first, "--root") == str(scratch / "syn")
+    assert flag(first, "--output-dir").startswith(str(scratch / "out" / "base2new") + "/")
+    assert opts_of(first)[-8:] == [
+        "MODEL.BACKBONE.NAME", str(scratch / "my.pt"), "MODEL.INIT_WEIGHTS",
+        str(scratch / "init.pth"), "TRAINER.SAR.NOVEL_SOURCE", "llm", "INPUT.SIZE", "(32, 32)"]
+    assert opts_of(second)[-2:] == ["MODEL.BACKBONE.NAME", "ViT-B/16"]  # a name, not a file
+    # CONFIG_ROOT and a path in PYTHON too: relative to the caller, absolute for train.py.
+    configs = os.path.relpath(env["CONFIG_ROOT"], scratch)
+    python = f"{sys.executable} {os.path.relpath(tmp_path / 'stub_train.py', scratch)}"
+    bash("coop/fewshot.sh", "dtd", "1", "2", env={**e, "CONFIG_ROOT": configs, "PYTHON": python},
+         check=0, cwd=scratch)  # fmt: skip
+    (third,) = calls(env)
+    config_file = flag(third, "--config-file")
+    assert os.path.isabs(config_file) and os.path.normpath(config_file) == os.path.join(
+        env["CONFIG_ROOT"], "trainers", "CoOp", "vit_b16_ctxv1.yaml")
+
+
+def test_grid_gives_each_point_its_tag_and_one_table(env, tmp_path):
+    grid = ["--grid", "TRAINER.SAR.WEIGHT=0.5,2", "--grid", "TRAINER.SAR.ROWS=all,novel"]
+    proc = bash("run_experiments.sh", "coop_sar", "base2new", "--datasets", "eurosat",
+                "--seeds", "1", *grid, "--", "OPTIM.MAX_EPOCH", "1", env=env, check=0)
+    made = calls(env)
+    assert len(made) == 8 and ["--eval-only" in a for a in made] == [False, True] * 4
+    tags = ["weight0.5_rowsall", "weight0.5_rowsnovel", "weight2_rowsall", "weight2_rowsnovel"]
+    for i, tag in enumerate(tags):
+        train, test = made[2 * i : 2 * i + 2]
+        assert flag(train, "--output-dir").endswith(f"/CoOp_SAR/vit_b16_ctxv1_{tag}/seed1")
+        assert flag(test, "--model-dir") == flag(train, "--output-dir")
+        weight, rows = tag[len("weight"):].split("_rows")
+        assert opts_of(train)[-6:] == ["OPTIM.MAX_EPOCH", "1", "TRAINER.SAR.WEIGHT", weight,
+                                       "TRAINER.SAR.ROWS", rows]  # fmt: skip
+    table = [line for line in proc.stdout.splitlines() if line.startswith("|")]
+    assert [c.strip() for c in table[0].split("|")[1:-1]] == [
+        "Method", "EuroSAT Base", "EuroSAT New", "EuroSAT HM"]
+    labels = [line.split("|")[1].strip() for line in table[2:]]
+    assert labels == ["TRAINER.SAR.WEIGHT=0.5 TRAINER.SAR.ROWS=all",
+                      "TRAINER.SAR.WEIGHT=0.5 TRAINER.SAR.ROWS=novel",
+                      "TRAINER.SAR.WEIGHT=2 TRAINER.SAR.ROWS=all",
+                      "TRAINER.SAR.WEIGHT=2 TRAINER.SAR.ROWS=novel"]  # fmt: skip
+    assert all("—" not in line for line in table)
+    # EXP_TAG prefixes every point's tag; bad specs and --count with a grid are refused.
+    e = {**env, "EXP_TAG": "abl", "DRY_RUN": "1"}
+    proc = bash("run_experiments.sh", "coop_sar", "base2new", "--datasets", "dtd", "--seeds", "1",
+                "--stage", "train", "--grid", "TRAINER.SAR.WEIGHT=3", env=e, check=0)
+    assert "/vit_b16_ctxv1_abl_weight3/seed1" in proc.stdout
+    bad_specs = ("WEIGHT", "TRAINER.SAR.WEIGHT=", "trainer.sar.weight=1,2",
+                 "TRAINER.SAR.WEIGHT=1,,2")
+    for bad in bad_specs:
+        proc = bash("run_experiments.sh", "coop_sar", "base2new", "--grid", bad, env=env)
+        assert proc.returncode == 2
+        assert "--grid" in proc.stderr
+    proc = bash("run_experiments.sh", "coop_sar", "base2new", "--grid", "TRAINER.SAR.WEIGHT=1,2",
+                "--count", env=env, check=2)  # fmt: skip
+    assert "for Slurm, submit an array per point" in proc.stderr
+
+
+def most_at_once(made):
+    """The most train.py calls that ran at the same time."""
+    events = sorted([(c["start"], 1) for c in made] + [(c["end"], -1) for c in made])
+    running = most = 0
+    for _, step in events:
+        running += step
+        most = max(most, running)
+    return most
+
+
+def test_gpu_pool_pins_jobs_keeps_going_and_reports_failures(env, tmp_path):
+    e = {**env, "STUB_SLEEP": "0.3", "STUB_FAIL": "dtd"}
+    args = ["coop", "base2new", "--datasets", "eurosat dtd", "--seeds", "1 2 3",
+            "--gpus", "0 1", "--per-gpu", "2", "--", "OPTIM.MAX_EPOCH", "1"]
+    proc = bash("run_experiments.sh", *args, env=e)
+    assert proc.returncode == 1
+    made = records(env)
+    assert {c["gpu"] for c in made} == {"0", "1"}
+    assert 2 <= most_at_once(made) <= 4  # concurrent, at most 2 GPUs x 2 per GPU
+    for gpu in ("0", "1"):
+        assert most_at_once([c for c in made if c["gpu"] == gpu]) <= 2
+    eurosat = [c for c in made if flag(c["argv"], "--dataset-config-file").endswith("eurosat.yaml")]
+    assert len(eurosat) == 6 and len(made) == 9  # 3 trainings of dtd failed: no dtd test
+    for seed in ("1", "2", "3"):
+        train, test = [c for c in eurosat if flag(c["argv"], "--seed") == seed]
+        assert "--eval-only" in test["argv"] and train["end"] <= test["start"]
+        assert train["gpu"] == test["gpu"]  # one job, one slot
+    logs = tmp_path / "output" / "logs" / "CoOp" / "base2new"
+    assert sorted(p.name for p in logs.iterdir()) == [
+        f"{d}_seed{s}.log" for d in ("dtd", "eurosat") for s in (1, 2, 3)]
+    assert "running: " in (logs / "eurosat_seed2.log").read_text()
+    assert "3 job(s) failed:" in proc.stderr
+    assert f"dtd seed 2 (job 5/6) (log: {logs / 'dtd_seed2.log'})" in proc.stderr
+    # Finished jobs are skipped; xd/dg tests wait for every ImageNet training.
+    proc = bash("run_experiments.sh", *args, env={**e, "STUB_FAIL": ""}, check=0)
+    assert len(records(env)) == 6  # only dtd's jobs run again
+    assert (logs / "eurosat_seed1.log").read_text().count("skipping") == 2
+    xd = ["maple", "xd", "--datasets", "dtd", "--seeds", "1 2", "--gpus", "a,b",
+          "OPTIM.MAX_EPOCH", "1"]
+    bash("run_experiments.sh", *xd, env={**e, "STUB_FAIL": ""}, check=0)
+    made = records(env)
+    trainings = [c for c in made if "--eval-only" not in c["argv"]]
+    assert len(trainings) == 2 and len(made) == 4
+    assert max(c["end"] for c in trainings) <= min(c["start"] for c in made if c not in trainings)
+    proc = bash("run_experiments.sh", *args[:-3], "--per-gpu", "0", env=env, check=2)
+    assert "--per-gpu must be a positive integer" in proc.stderr
+
+
+def test_stopping_the_pool_stops_its_jobs(env, tmp_path):
+    import signal
+    import time
+
+    args = ["coop", "fewshot", "--datasets", "dtd", "--seeds", "1 2", "--gpus", "0 1"]
+    runner = subprocess.Popen(["bash", os.path.join(SCRIPTS, "run_experiments.sh"), *args],
+                              env={**env, "STUB_SLEEP": "30"}, cwd=REPO, text=True,
+                              stderr=subprocess.PIPE)  # fmt: skip
+    logs = tmp_path / "output" / "logs" / "CoOp" / "fewshot"
+    deadline = time.time() + 60
+    while time.time() < deadline and not all(
+        "running: " in (logs / f"dtd_seed{s}.log").read_text(errors="replace")
+        if (logs / f"dtd_seed{s}.log").exists() else False for s in (1, 2)
+    ):
+        time.sleep(0.2)
+    time.sleep(1)  # the stubs are asleep in train.py's place
+    assert len(stubs_alive(tmp_path)) == 2
+    runner.send_signal(signal.SIGTERM)
+    _, err = runner.communicate(timeout=20)
+    assert runner.returncode == 130 and "the running jobs were stopped" in err
+    time.sleep(1)
+    assert stubs_alive(tmp_path) == []  # train.py's stand-ins are gone, not only the runner
+    assert records(env) == []
+
+
+def stubs_alive(tmp_path):
+    """Processes still running this test's train.py stub."""
+    stub, alive = str(tmp_path / "stub_train.py"), []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                if stub.encode() in f.read():
+                    alive.append(int(pid))
+        except OSError:
+            continue
+    return alive
 
 
 # --- the real configs (once they exist) -------------------------------------------------------
@@ -611,3 +814,43 @@ def test_end_to_end_base2new_coop_and_coop_sar(tmp_path):
     ).stdout
     methods = [("CoOp", "vit_b16_ctxv1"), ("CoOp_SAR", "vit_b16_ctxv1")]
     check_table(table, str(output), methods, datasets, seeds)
+
+
+def test_end_to_end_grid_on_a_pool_of_two_fake_gpus(tmp_path):
+    """Real train.py, synthetic EuroSAT, tiny CLIP: a 2-point grid x 2 seeds x 1 dataset run by
+    the pool on 2 fake GPU ids, ending with one table whose numbers are the logs'."""
+    synthetic = pytest.importorskip("tools.make_synthetic_data")
+    tiny_clip = pytest.importorskip("tools.make_tiny_clip")
+    data = tmp_path / "data"
+    synthetic.write_synthetic_root(str(data), datasets=["EuroSAT"], num_classes=4,
+                                   images_per_class=(2, 1, 2))  # fmt: skip
+    ckpt = tiny_clip.write_tiny_clip(str(tmp_path / "tiny_clip.pt"))
+    e = {k: v for k, v in os.environ.items() if k not in ENV_KNOBS}
+    e.update(DATA=str(data), OUTPUT=str(tmp_path / "output"), PYTHON=sys.executable,
+             OMP_NUM_THREADS="1", TABLE_FORMAT="csv")  # fmt: skip
+    opts = [
+        "MODEL.BACKBONE.NAME", ckpt, "INPUT.SIZE", "(32, 32)", "OPTIM.MAX_EPOCH", "1",
+        "DATASET.NUM_SHOTS", "1", "DATALOADER.NUM_WORKERS", "0", "USE_CUDA", "False",
+        "TRAINER.SAR.NUM_NOVEL", "4",
+    ]  # fmt: skip
+    proc = bash("run_experiments.sh", "coop_sar", "base2new", "--datasets", "eurosat",
+                "--seeds", "1 2", "--grid", "TRAINER.SAR.WEIGHT=0.5,2", "--gpus", "0 1",
+                "--", *opts, env=e, check=0)  # fmt: skip
+    logs = tmp_path / "output" / "logs" / "CoOp_SAR" / "base2new"
+    assert sorted(str(p.relative_to(logs)) for p in logs.rglob("*.log")) == [
+        f"weight{w}/eurosat_seed{s}.log" for w in ("0.5", "2") for s in (1, 2)]
+    assert proc.stderr.count("] done: eurosat seed") == 4
+    rows = {r["method"]: r for r in csv.DictReader(io.StringIO(proc.stdout))
+            if r["dataset"] == "EuroSAT"}  # fmt: skip
+    assert sorted(rows) == ["TRAINER.SAR.WEIGHT=0.5", "TRAINER.SAR.WEIGHT=2"]
+    output = tmp_path / "output" / "base2new"
+    for weight in ("0.5", "2"):
+        tail = os.path.join("eurosat", "shots_16", "CoOp_SAR", f"vit_b16_ctxv1_weight{weight}")
+        base = [log_accuracy(str(output / "train_base" / tail / f"seed{s}"), True) for s in (1, 2)]
+        new = [log_accuracy(str(output / "test_new" / tail / f"seed{s}"), False) for s in (1, 2)]
+        row = rows[f"TRAINER.SAR.WEIGHT={weight}"]
+        assert float(row["base"]) == pytest.approx(statistics.fmean(base), abs=1e-3)
+        assert float(row["new"]) == pytest.approx(statistics.fmean(new), abs=1e-3)
+        assert row["complete"] == "True"
+        log = (output / "train_base" / tail / "seed1" / "log.txt").read_text()
+        assert f"WEIGHT: {float(weight)}" in log  # "2" reached train.py and became 2.0

@@ -151,3 +151,68 @@ def test_eval_only_reproduces_the_accuracy_the_training_log_printed(toy, tmp_pat
                                "--model-dir", str(out), "--load-epoch", "2", opts=opts)) == 0
     assert read_accuracy(again / "log.txt") == printed, read_log(again)
     assert printed > 50  # a trained prompt on the toy CLIP, not noise
+
+
+def test_an_integer_for_a_float_key_is_taken_as_a_float(setup, capsys, tmp_path):
+    root, _, _ = setup
+    args = train.build_parser().parse_args(
+        ["--root", root, *COOP, *EUROSAT, "--output-dir", "x",
+         "TRAINER.SAR.WEIGHT", "2", "OPTIM.LR", "1", "TRAINER.COOP.N_CTX", "8"])
+    cfg = train.setup_cfg(args)
+    assert cfg.TRAINER.SAR.WEIGHT == 2.0 and isinstance(cfg.TRAINER.SAR.WEIGHT, float)
+    assert isinstance(cfg.OPTIM.LR, float) and cfg.TRAINER.COOP.N_CTX == 8
+    # yacs' other type checks stay: a string for an int key is still refused.
+    fails_with(capsys, ["--root", root, *COOP, *EUROSAT, "--output-dir", str(tmp_path / "o"),
+                        "TRAINER.COOP.N_CTX", "2.5"], "TRAINER.COOP.N_CTX", code=2)
+    # In a YAML file, where the value cannot be rewritten, the message says what to write.
+    yaml_file = tmp_path / "w.yaml"
+    yaml_file.write_text("TRAINER:\n  SAR:\n    WEIGHT: 2\n")
+    fails_with(capsys, ["--root", root, "--trainer", "CoOp", *EUROSAT, "--config-file",
+                        str(yaml_file), "--output-dir", str(tmp_path / "o")],
+               str(yaml_file), "TRAINER.SAR.WEIGHT", "e.g. 2.0", code=2)
+
+
+def test_another_trainers_yaml_warns(setup, capsys, tmp_path):
+    root, clip, _ = setup
+    maple_yaml = "configs/trainers/MaPLe/vit_b16_c2_ep5_batch4_2ctx.yaml"
+    common = ["--root", root, *EUROSAT, "--config-file", maple_yaml, "--no-train",
+              "MODEL.BACKBONE.NAME", clip, *TINY_OPTS]
+    assert train.main(["--trainer", "CoOp", "--output-dir", str(tmp_path / "a"), *common]) == 0
+    err = capsys.readouterr().err
+    assert f"Warning: {maple_yaml} sets TRAINER.MAPLE, which CoOp does not read" in err
+    assert "TRAINER.MAPLE" in (tmp_path / "a" / "log.txt").read_text()
+    assert train.main(["--trainer", "MaPLe_SAR", "--output-dir", str(tmp_path / "b"), *common,
+                       "TRAINER.MAPLE.PROMPT_DEPTH", "2"]) == 0
+    assert "does not read" not in capsys.readouterr().err
+
+
+def test_eval_only_says_what_the_model_dir_holds(setup, capsys, tmp_path):
+    root, clip, _ = setup
+    model_dir = tmp_path / "coop_run"
+    (model_dir / "prompt_learner").mkdir(parents=True)
+    for epoch in (1, 2):
+        (model_dir / "prompt_learner" / f"model.pth.tar-{epoch}").write_bytes(b"")
+    common = ["--root", root, *EUROSAT, "--eval-only", "--model-dir", str(model_dir),
+              "--output-dir", str(tmp_path / "o")]
+    opts = ["MODEL.BACKBONE.NAME", clip, *TINY_OPTS]
+    fails_with(capsys, [*COOP, *common, *opts], "model-best.pth.tar",
+               "holds prompt_learner/model.pth.tar-1, prompt_learner/model.pth.tar-2",
+               "pass --load-epoch N")
+    fails_with(capsys, ["--trainer", "MaPLe", "--config-file",
+                        "configs/trainers/MaPLe/vit_b16_c2_ep5_batch4_2ctx.yaml", *common,
+                        "--load-epoch", "2", *opts, "TRAINER.MAPLE.PROMPT_DEPTH", "2"],
+               "a prompt_learner/ checkpoint from another trainer (CoCoOp, CoCoOp_SAR, CoOp",
+               "this one reads MultiModalPromptLearner/")
+
+
+def test_no_shipped_config_warns_with_its_own_trainer():
+    import glob
+
+    from dassl.engine import TRAINER_REGISTRY
+    from trainers.config import unread_trainer_nodes
+
+    paths = sorted(glob.glob(os.path.join(ROOT, "configs", "trainers", "*", "*.yaml")))
+    assert paths
+    for path in paths:
+        trainer = TRAINER_REGISTRY.get(os.path.basename(os.path.dirname(path)))
+        assert unread_trainer_nodes(path, trainer) == [], path

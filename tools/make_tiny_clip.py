@@ -44,13 +44,24 @@ def write_tiny_clip(path, jit=False, **kwargs):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("path")
-    parser.add_argument("--jit", action="store_true", help="save a TorchScript archive")
-    parser.add_argument("--image-size", type=int, default=32)
-    parser.add_argument("--patch-size", type=int, default=8)
-    parser.add_argument("--layers", type=int, default=2)
-    parser.add_argument("--seed", type=int, default=0)
+    parser = argparse.ArgumentParser(
+        description=__doc__.splitlines()[0][:-1]
+        + ": by default a 2-layer ViT of width 64 in both towers, for tests and CPU smoke runs.",
+    )
+    parser.add_argument("path", help="file to write, e.g. output/tiny_clip.pt "
+                                     "(then MODEL.BACKBONE.NAME output/tiny_clip.pt)")
+    parser.add_argument("--jit", action="store_true",
+                        help="save a TorchScript archive, as OpenAI ships its weights, instead "
+                             "of a plain state dict (default: off)")
+    parser.add_argument("--image-size", type=int, default=32,
+                        help="input side in pixels (pass INPUT.SIZE \"(N, N)\" to train.py; "
+                             "default: %(default)s)")
+    parser.add_argument("--patch-size", type=int, default=8,
+                        help="ViT patch side in pixels (default: %(default)s)")
+    parser.add_argument("--layers", type=int, default=2,
+                        help="transformer layers in each tower (default: %(default)s)")
+    parser.add_argument("--seed", type=int, default=0,
+                        help="seed of the random weights (default: %(default)s)")
     args = parser.parse_args(argv)
     write_tiny_clip(args.path, jit=args.jit, image_size=args.image_size,
                     patch_size=args.patch_size, layers=args.layers, seed=args.seed)

@@ -10,7 +10,10 @@ OpenAI's URL. The model is built, unmodified, by ``open_clip`` from OpenAI's sta
 import hashlib
 import os
 import shutil
+import socket
 import tempfile
+import urllib.error
+import urllib.parse
 import urllib.request
 import warnings
 import zipfile
@@ -99,9 +102,47 @@ def resolve_checkpoint(name):
     return _download_openai(model, target)
 
 
+# Set to 1 (or true/yes/on) to say "this machine is offline"; the hub's own variables count too.
+OFFLINE_VARIABLES = ("SAR_OFFLINE", "HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")
+
+
+def offline_variable():
+    """The offline variable that is set, if any: then nothing is downloaded at all."""
+    for name in OFFLINE_VARIABLES:
+        if os.environ.get(name, "").strip().lower() in ("1", "true", "yes", "on"):
+            return name
+    return None
+
+
+def _not_found(model, target, why):
+    file_name = OPENAI_MODELS[model][0]
+    return CLIPLoadError(
+        f"{model} weights are not in {target} and could not be downloaded ({why}). Put "
+        f"OpenAI's {file_name} there (or set CLIP_CACHE_DIR), or pass a local checkpoint path "
+        "as MODEL.BACKBONE.NAME"
+    )
+
+
+def _is_offline(error, timeout=3.0):
+    """True when OpenAI's URL could not be reached at all (DNS, refused, timed out: not a
+    server's answer such as HTTP 404) and the hub mirror's host cannot be reached either: then
+    the hub download, with its retries (about a minute), is not even tried."""
+    if isinstance(error, urllib.error.HTTPError) or not isinstance(error, OSError):
+        return False
+    host = urllib.parse.urlparse(os.environ.get("HF_ENDPOINT", "https://huggingface.co"))
+    try:
+        socket.create_connection((host.hostname, host.port or 443), timeout=timeout).close()
+    except OSError:
+        return True
+    return False
+
+
 def _download_openai(model, target):
     file_name, sha, _hub = OPENAI_MODELS[model]
     url = _OPENAI_URL.format(sha=sha, file=file_name)
+    variable = offline_variable()
+    if variable:
+        raise _not_found(model, target, f"{variable} is set: offline")
     os.makedirs(os.path.dirname(target), exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=file_name + ".", suffix=".part", dir=os.path.dirname(target))
     try:
@@ -113,15 +154,14 @@ def _download_openai(model, target):
         return target
     except CLIPLoadError:
         raise
-    except Exception as error:  # offline, 404, DNS: fall back to the hub mirror, then explain
+    except Exception as error:  # 404 and the like: fall back to the hub mirror, then explain
+        why = f"{type(error).__name__}: {error}"
+        if _is_offline(error):
+            raise _not_found(model, target, f"offline: {why}") from None
         hub_file = _download_from_hub(model)
         if hub_file is not None:
             return hub_file
-        raise CLIPLoadError(
-            f"{model} weights are not in {target} and could not be downloaded "
-            f"({type(error).__name__}: {error}). Put OpenAI's {file_name} there (or set "
-            f"CLIP_CACHE_DIR), or pass a local checkpoint path as MODEL.BACKBONE.NAME"
-        ) from None
+        raise _not_found(model, target, why) from None
     finally:
         if os.path.exists(tmp):
             os.remove(tmp)
@@ -129,8 +169,6 @@ def _download_openai(model, target):
 
 def _download_from_hub(model):
     """Alternative source when OpenAI's URL fails: the hub copy open_clip serves (hub-verified)."""
-    if os.environ.get("HF_HUB_OFFLINE") == "1":
-        return None
     try:
         from open_clip.pretrained import download_pretrained_from_hf
 

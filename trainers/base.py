@@ -5,14 +5,16 @@ one, its extra loss term (``compute_loss``). The SAR variants hook into ``comput
 through ``extra_classes``: the baseline's own text path is run once over base + extra classes.
 """
 
+import glob
 import math
+import os.path as osp
 from typing import NamedTuple
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from dassl.engine import TrainerX
+from dassl.engine import TRAINER_REGISTRY, TrainerX
 from dassl.metrics import compute_accuracy
 from dassl.optim import build_lr_scheduler, build_optimizer
 from dassl.utils import load_checkpoint, load_pretrained_weights, set_random_seed
@@ -220,13 +222,11 @@ class PromptTrainer(TrainerX):
         if not directory:
             print("Note that load_model() is skipped as no pretrained model is given")
             return
-        import os.path as osp
-
         for name in self.get_model_names():
             file_name = "model-best.pth.tar" if epoch is None else f"model.pth.tar-{epoch}"
             path = osp.join(directory, name, file_name)
             if not osp.exists(path):
-                raise FileNotFoundError(f'No model at "{path}" (--model-dir / --load-epoch)')
+                raise FileNotFoundError(missing_model_message(directory, name, path))
             checkpoint = load_checkpoint(path)
             state_dict = self.upstream_state_dict(checkpoint["state_dict"])
             state_dict = {k: v for k, v in state_dict.items() if k not in CLASS_DEPENDENT_BUFFERS}
@@ -237,6 +237,24 @@ class PromptTrainer(TrainerX):
     def upstream_state_dict(self, state_dict):
         """Map a checkpoint saved by the upstream code to our keys (identity where they agree)."""
         return state_dict
+
+
+def missing_model_message(directory, name, path):
+    """Say what ``--model-dir`` does hold: its checkpoints, and whether they belong to another
+    trainer (a CoOp folder holds ``prompt_learner/``, which MaPLe does not read)."""
+    held = sorted(osp.relpath(f, directory)
+                  for f in glob.glob(osp.join(directory, "*", "model*.pth.tar*")))
+    message = f'No model at "{path}" (--model-dir / --load-epoch); '
+    message += f"{directory} holds " + (", ".join(held) if held else "no checkpoint")
+    folders = sorted({f.split(osp.sep)[0] for f in held} - {name})
+    if folders and not any(f.startswith(name + osp.sep) for f in held):
+        owners = sorted(n for n in TRAINER_REGISTRY.registered_names()
+                        if getattr(TRAINER_REGISTRY.get(n), "model_name", None) in folders)
+        message += (f": a {', '.join(f + '/' for f in folders)} checkpoint from another trainer "
+                    f"({', '.join(owners) or 'unknown'}); this one reads {name}/")
+    elif held and "model-best" in path:
+        message += "; pass --load-epoch N"
+    return message
 
 
 def check_compatible(module, state_dict, path):

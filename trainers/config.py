@@ -3,6 +3,8 @@
 All nodes are added whatever the trainer, as in the upstream forks, so any fork's YAML merges.
 """
 
+from ast import literal_eval
+
 from yacs.config import CfgNode as CN
 
 # SAR defaults, justified in the README ("SAR knobs").
@@ -75,3 +77,51 @@ def extend_cfg(cfg):
     # Ours: CLIP without its normalization is refused unless this says it is wanted.
     cfg.INPUT.ALLOW_UNNORMALIZED = False
     return cfg
+
+
+def coerce_int_opts(cfg, opts):
+    """``opts`` with an integer written for a float key turned into a float (``2`` -> ``2.0``).
+
+    yacs refuses ``TRAINER.SAR.WEIGHT 2`` with a raw type mismatch, although nobody means
+    anything but 2.0; every other type check of yacs is kept as it is.
+    """
+    out = list(opts)
+    for i in range(0, len(out) - 1, 2):
+        node, *path = out[i].split(".")
+        current = cfg.get(node)
+        for part in path:
+            current = current.get(part) if isinstance(current, dict) else None
+        if not isinstance(current, float) or not isinstance(out[i + 1], str):
+            continue
+        try:
+            value = literal_eval(out[i + 1])
+        except (ValueError, SyntaxError):
+            continue
+        if isinstance(value, int) and not isinstance(value, bool):
+            out[i + 1] = repr(float(value))
+    return out
+
+
+def trainer_nodes(trainer_class):
+    """The ``TRAINER.<NODE>`` sections a trainer reads: its method node (``cfg_node``), the
+    ones its mixins add (``extra_cfg_nodes``, e.g. SAR) and the shared COMPILE node."""
+    nodes = {"NAME", "COMPILE", getattr(trainer_class, "cfg_node", "COOP")}
+    for klass in trainer_class.__mro__:
+        nodes.update(vars(klass).get("extra_cfg_nodes", ()))
+    return nodes
+
+
+def unread_trainer_nodes(config_file, trainer_class):
+    """The ``TRAINER.<NODE>`` sections ``config_file`` sets that the trainer never reads: a
+    MaPLe YAML given to ``--trainer CoOp`` would otherwise train CoOp on CoOp's defaults."""
+    import yaml
+
+    try:
+        with open(config_file, encoding="utf-8") as f:
+            data = yaml.safe_load(f)
+    except (OSError, yaml.YAMLError):
+        return []  # the merge reports an unreadable file
+    trainer = data.get("TRAINER") if isinstance(data, dict) else None
+    if not isinstance(trainer, dict):
+        return []
+    return sorted(set(trainer) - trainer_nodes(trainer_class))

@@ -43,7 +43,10 @@ class MultiModalPromptLearner(DeepPromptLearner):
         ctx, self.prompt_prefix, self.n_ctx = word_or_random_context(
             clip_model, opts.N_CTX, opts.CTX_INIT, "TRAINER.MAPLE.N_CTX"
         )
-        self.compound_prompts_depth = opts.PROMPT_DEPTH
+        layers = min(len(clip_model.transformer.resblocks),
+                     len(clip_model.visual.transformer.resblocks))
+        depth = clamp_depth("TRAINER.MAPLE.PROMPT_DEPTH", opts.PROMPT_DEPTH, layers)
+        self.compound_prompts_depth = depth
         print("MaPLe design: Multi-modal Prompt Learning")
         print(f'Initial context: "{self.prompt_prefix}"')
         print(f"Number of MaPLe context words (tokens): {self.n_ctx}")
@@ -54,7 +57,7 @@ class MultiModalPromptLearner(DeepPromptLearner):
         vision_width = clip_model.visual.conv1.out_channels
         self.ctx = nn.Parameter(ctx)
         self.proj = nn.Linear(ctx_dim, vision_width)
-        n_deep = opts.PROMPT_DEPTH - 1
+        n_deep = depth - 1
         self.compound_prompts_text = nn.ParameterList([
             nn.Parameter(torch.empty(self.n_ctx, ctx_dim).normal_(std=0.02))
             for _ in range(n_deep)
@@ -74,13 +77,17 @@ class MultiModalPromptLearner(DeepPromptLearner):
         return self.proj(self.ctx), deep
 
 
-def warn_unused_depth(key, depth, layers):
+def clamp_depth(key, depth, layers):
+    """A prompt depth beyond the backbone's layers would make prompts no layer ever reads (and
+    that never learn): clamp it, with a warning, so the configs' depth 9 runs on any CLIP, e.g.
+    the 2-layer tiny one of the tests."""
     if depth > layers:
         warnings.warn(
-            f"{key} {depth} exceeds the {layers} layers of the backbone; the extra prompts are "
-            "never used",
+            f"{key} {depth} exceeds the {layers} layers of the backbone; using {layers}",
             stacklevel=3,
         )
+        return layers
+    return depth
 
 
 class CustomCLIP(PromptCLIP):
@@ -93,11 +100,6 @@ class CustomCLIP(PromptCLIP):
         super().__init__(clip_model)
         self.image_encoder = ImageEncoder(clip_model.visual)
         self.prompt_learner = self.learner_class(cfg, classnames, clip_model)
-        self.check_prompt_depths(cfg)
-
-    def check_prompt_depths(self, cfg):
-        layers = min(self.image_encoder.num_layers, len(self.text_encoder.transformer.resblocks))
-        warn_unused_depth("TRAINER.MAPLE.PROMPT_DEPTH", cfg.TRAINER.MAPLE.PROMPT_DEPTH, layers)
 
     def encode_image(self, image):
         shallow, deep = self.prompt_learner.visual_prompts()

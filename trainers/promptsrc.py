@@ -73,16 +73,20 @@ class VLPromptLearner(maple.DeepPromptLearner):
             ClassTokens.build(clip_model, classnames, self.prompt_prefix, self.n_ctx)
         )
         self.ctx = nn.Parameter(ctx)
-        self.deep_text_prompts = random_prompts(
-            opts.PROMPT_DEPTH_TEXT - 1, self.n_ctx, ctx.shape[-1]
-        )
+        text_layers = len(clip_model.transformer.resblocks)
+        vision_layers = len(clip_model.visual.transformer.resblocks)
+        depth_text = maple.clamp_depth("TRAINER.PROMPTSRC.PROMPT_DEPTH_TEXT",
+                                       opts.PROMPT_DEPTH_TEXT, text_layers)
+        depth_vision = maple.clamp_depth("TRAINER.PROMPTSRC.PROMPT_DEPTH_VISION",
+                                         opts.PROMPT_DEPTH_VISION, vision_layers)
+        self.deep_text_prompts = random_prompts(depth_text - 1, self.n_ctx, ctx.shape[-1])
         vision_width = clip_model.visual.conv1.out_channels
-        if opts.PROMPT_DEPTH_VISION >= 1:
+        if depth_vision >= 1:
             self.visual_prompt = random_prompts(1, opts.N_CTX_VISION, vision_width)[0]
         else:
             self.register_parameter("visual_prompt", None)
         self.deep_visual_prompts = random_prompts(
-            max(opts.PROMPT_DEPTH_VISION - 1, 0), opts.N_CTX_VISION, vision_width
+            max(depth_vision - 1, 0), opts.N_CTX_VISION, vision_width
         )
         weights = gaussian_epoch_weights(cfg.OPTIM.MAX_EPOCH, opts.GPA_MEAN, opts.GPA_STD)
         self.gpa = GaussianPromptAverage(list(self.named_parameters()), weights)
@@ -101,13 +105,6 @@ class CustomCLIP(maple.CustomCLIP):
         super().__init__(cfg, classnames, clip_model)
         self.teacher_texts = hand_crafted_texts(classnames, cfg.DATASET.NAME, PROMPTSRC_TEMPLATES)
         self.register_buffer("teacher_text_features", None, persistent=False)
-
-    def check_prompt_depths(self, cfg):
-        opts = cfg.TRAINER.PROMPTSRC
-        maple.warn_unused_depth("TRAINER.PROMPTSRC.PROMPT_DEPTH_TEXT", opts.PROMPT_DEPTH_TEXT,
-                                len(self.text_encoder.transformer.resblocks))
-        maple.warn_unused_depth("TRAINER.PROMPTSRC.PROMPT_DEPTH_VISION", opts.PROMPT_DEPTH_VISION,
-                                self.image_encoder.num_layers)
 
     @torch.no_grad()
     def cache_teacher_text_features(self):

@@ -165,6 +165,7 @@ class SARMixin:
     """
 
     sar = None
+    extra_cfg_nodes = ("SAR",)  # read by trainers.config.trainer_nodes
 
     def check_cfg(self, cfg):
         super().check_cfg(cfg)

@@ -43,7 +43,8 @@ def write_dataset(root, world, counts=(32, 8, 40), size=32):
                 index += 1
                 rel = f"{folder}/image_{index:04d}.jpg"
                 rng = image_rng(world.seed, stream, label * 10_000 + k)
-                _write(image_root / rel, jpeg_bytes(draw_image(colour, shape, size, rng, "dataset")))
+                pixels = draw_image(colour, shape, size, rng, "dataset")
+                _write(image_root / rel, jpeg_bytes(pixels))
                 split[part].append([rel, label, name])
     _write(root / DATASET_FOLDER / SPLIT_FILE, json.dumps(split, indent=1).encode())
     _write(root / WORLD_FILE, json.dumps(world.to_json(), indent=1).encode())
