@@ -98,7 +98,7 @@ def colour_rgb(colour, rng):
 
 # Pretraining images are clean; a dataset's are drawn in its own style (tinted background,
 # more noise), as a benchmark's photos differ from web images: zero-shot is good, not perfect.
-STYLES = {"pretrain": dict(tint=6.0, noise=7.0), "dataset": dict(tint=28.0, noise=20.0)}
+STYLES = {"pretrain": dict(tint=6.0, noise=7.0), "dataset": dict(tint=12.0, noise=11.0)}
 
 
 def draw_image(colour, shape, size, rng, style="pretrain"):
