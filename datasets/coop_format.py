@@ -26,10 +26,11 @@ import json
 import math
 import os
 import random
-import tempfile
 
 from dassl.data.datasets import DatasetBase, Datum
 from dassl.utils import listdir_nohidden
+
+from .files import create_temp, write_failure
 
 DOCS_HINT = "see DATASETS.md"
 SUBSAMPLE_CHOICES = ("all", "base", "new")
@@ -101,10 +102,14 @@ def write_json_atomic(obj, path, indent=None):
     folder = os.path.dirname(os.path.abspath(path))
     os.makedirs(folder, exist_ok=True)
     separators = (",", ": ") if indent else (",", ":")
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".json", dir=folder)
+    fd, tmp = create_temp(folder, os.path.basename(path))
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(obj, f, indent=indent, separators=separators)
+            try:
+                json.dump(obj, f, indent=indent, separators=separators)
+                f.flush()
+            except OSError as error:
+                raise write_failure(path, error) from None
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
