@@ -92,7 +92,7 @@ def load_json_file(path, what="split file"):
     try:
         with open(path, encoding="utf-8") as f, gc_paused():
             return json.load(f)
-    except (OSError, UnicodeDecodeError, ValueError) as exc:
+    except (OSError, UnicodeDecodeError, ValueError, RecursionError) as exc:
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise SplitFormatError(f"Malformed {what} {path}: {reason} ({DOCS_HINT})") from None
 
@@ -186,6 +186,11 @@ def read_split(filepath, path_prefix):
         raise SplitFormatError(
             f'Malformed split file {filepath}: expected an object with "train", "val" and "test" '
             f"lists ({DOCS_HINT})"
+        )
+    empty = [name for name in ("train", "test") if not data[name]]
+    if empty:
+        raise SplitFormatError(
+            f"Malformed split file {filepath}: the {' and '.join(empty)} split is empty"
         )
     print(f"Reading split from {filepath}")
     source = f"split file {filepath}"

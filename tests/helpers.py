@@ -141,3 +141,39 @@ def assert_only_prompts_learn(trainer):
     now = dict(model.prompt_learner.named_parameters())
     assert all(not torch.equal(value, now[key]) for key, value in learned.items())
     return summary
+
+
+class _FullDisk:
+    """A file whose writes fail with ENOSPC once ``room`` bytes are written."""
+
+    def __init__(self, file, room=100):
+        self.file, self.room = file, room
+
+    def write(self, data):
+        import errno
+
+        self.room -= len(data)
+        if self.room < 0:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        return self.file.write(data)
+
+    def __getattr__(self, name):
+        return getattr(self.file, name)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.file.close()
+
+
+def fill_the_disk(monkeypatch):
+    """Every binary file opened through ``os.fdopen`` (checkpoints; not the text caches) runs
+    into a full disk."""
+    real_fdopen = os.fdopen
+
+    def fdopen(fd, mode="r", *args, **kwargs):
+        file = real_fdopen(fd, mode, *args, **kwargs)
+        return _FullDisk(file) if "b" in mode else file
+
+    monkeypatch.setattr(os, "fdopen", fdopen)

@@ -18,7 +18,7 @@ from dassl.utils import (
     tools,
 )
 from dassl.utils.safe_pickle import InertObject
-from tests.helpers import coop_optim_cfg
+from tests.helpers import coop_optim_cfg, fill_the_disk
 
 
 def _toy():
@@ -232,34 +232,6 @@ def test_written_files_follow_the_umask(tmp_path):
         os.umask(previous)
     for name in ("model.pth.tar-1", "model-best.pth.tar", "checkpoint"):
         assert (tmp_path / name).stat().st_mode & 0o777 == 0o644, name
-
-
-class _FullDisk:
-    """A file whose writes fail with ENOSPC once ``room`` bytes are written."""
-
-    def __init__(self, file, room=100):
-        self.file, self.room = file, room
-
-    def write(self, data):
-        self.room -= len(data)
-        if self.room < 0:
-            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
-        return self.file.write(data)
-
-    def __getattr__(self, name):
-        return getattr(self.file, name)
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.file.close()
-
-
-def fill_the_disk(monkeypatch):
-    """Every file the bundled engine opens for an atomic write hits a full disk."""
-    real_fdopen = os.fdopen
-    monkeypatch.setattr(tools.os, "fdopen", lambda *a, **k: _FullDisk(real_fdopen(*a, **k)))
 
 
 def test_disk_full_names_the_file_and_says_so(tmp_path, monkeypatch):

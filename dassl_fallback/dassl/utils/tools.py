@@ -188,6 +188,8 @@ def read_image(path, retries=3):
         try:
             with Image.open(path) as img:
                 return img.convert("RGB")
+        except Image.DecompressionBombError as e:  # not an OSError; retrying cannot help
+            raise OSError(f'Cannot read image "{path}": {e}') from None
         except OSError as e:  # includes PIL.UnidentifiedImageError
             err = e
             if attempt + 1 < retries:
