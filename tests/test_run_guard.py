@@ -73,20 +73,16 @@ def test_output_dir_that_names_a_file_is_refused(setup, capsys, tmp_path, name):
     assert not out.exists() or out.read_text() == "keep me"
 
 
-def test_yaml_syntax_error_names_the_file_and_line(setup, capsys, tmp_path):
-    bad = tmp_path / "bad.yaml"
-    bad.write_text("OPTIM:\n  LR: [0.1,\n")
+@pytest.mark.parametrize("name,text,fragment", [
+    ("bad.yaml", "OPTIM:\n  LR: [0.1,\n", "YAML syntax error at line 3"),
+    ("list.yaml", "- OPTIM\n- LR\n", "the top level must be a mapping"),
+], ids=["syntax-error", "top-level-list"])
+def test_bad_yaml_names_the_file(setup, capsys, tmp_path, name, text, fragment):
+    bad = tmp_path / name
+    bad.write_text(text)
     args = argv(setup, tmp_path / "o")
     args[args.index("configs/trainers/CoOp/vit_b16_ctxv1.yaml")] = str(bad)
-    fails(capsys, args, "bad.yaml", "YAML syntax error at line", code=2)
-
-
-def test_yaml_whose_top_level_is_a_list_is_refused(setup, capsys, tmp_path):
-    bad = tmp_path / "list.yaml"
-    bad.write_text("- OPTIM\n- LR\n")
-    args = argv(setup, tmp_path / "o")
-    args[args.index("configs/trainers/CoOp/vit_b16_ctxv1.yaml")] = str(bad)
-    fails(capsys, args, "list.yaml", "mapping", code=2)
+    fails(capsys, args, name, fragment, code=2)
 
 
 def test_input_size_of_one_number_names_the_key(setup, capsys, tmp_path):
