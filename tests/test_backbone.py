@@ -225,3 +225,24 @@ def test_named_archive_checked_by_sha_loads_and_only_it_may_use_jit(tiny, tmp_pa
     with pytest.raises(CLIPLoadError, match="cannot take this archive apart"):
         load_clip(str(local))  # any other file: never
     assert not (tmp_path / "m").exists()
+
+
+def test_archive_that_refers_back_to_itself_is_read_once(tmp_path, tiny, monkeypatch):
+    import sys
+    import types
+
+    module = types.ModuleType("__torch__")  # where TorchScript's classes live in data.pkl
+    loop = type("Loop", (), {"__module__": "__torch__"})
+    module.Loop = loop
+    monkeypatch.setitem(sys.modules, "__torch__", module)
+    root = loop()
+    root.child = root  # a cycle: a naive walk would never end
+    looped = tmp_path / "looped.pt"
+    with zipfile.ZipFile(tiny[1]) as source, zipfile.ZipFile(looped, "w") as target:
+        for info in source.infolist():
+            data = source.read(info)
+            if info.filename.endswith("/data.pkl"):
+                data = pickle.dumps(root, protocol=2)
+            target.writestr(info, data)
+    with pytest.raises(CLIPLoadError, match="looped.pt is not a CLIP checkpoint"):
+        load_clip(str(looped))

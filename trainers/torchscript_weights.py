@@ -45,6 +45,7 @@ class _Unpickler(pickle.Unpickler):
     def __init__(self, file, archive, prefix):
         super().__init__(file)
         self.archive, self.prefix = archive, prefix
+        self.storages = {}  # key -> storage: tensors that share one stay views of it
 
     def find_class(self, module, name):
         if module == "__torch__" or module.startswith("__torch__."):
@@ -66,21 +67,27 @@ class _Unpickler(pickle.Unpickler):
         if not (isinstance(saved_id, tuple) and len(saved_id) == 5 and saved_id[0] == "storage"):
             raise ArchiveError(f"unexpected persistent id {saved_id!r:.80}")
         _kind, storage_type, key, _location, numel = saved_id
-        if not isinstance(storage_type, StorageType):
-            raise ArchiveError(f"storage {key!r} has no storage type")
+        if not (isinstance(storage_type, StorageType) and isinstance(key, str)
+                and isinstance(numel, int)):
+            raise ArchiveError(f"malformed storage reference {saved_id!r:.80}")
+        if key not in self.storages:
+            self.storages[key] = self._read_storage(storage_type.dtype, key, numel)
+        return self.storages[key]
+
+    def _read_storage(self, dtype, key, numel):
+        name = f"{self.prefix}data/{key}"
         try:
-            raw = bytearray(self.archive.read(f"{self.prefix}data/{key}"))
+            size = self.archive.getinfo(name).file_size
         except KeyError:
             raise ArchiveError(f"storage record data/{key} is missing") from None
-        itemsize = torch.empty((), dtype=storage_type.dtype).element_size()
-        if len(raw) != numel * itemsize:
-            raise ArchiveError(f"storage record data/{key} has {len(raw)} bytes, not "
+        itemsize = torch.empty((), dtype=dtype).element_size()
+        if size != numel * itemsize:  # checked before reading: a crafted record may be huge
+            raise ArchiveError(f"storage record data/{key} has {size} bytes, not "
                                f"{numel} x {itemsize}")
+        raw = bytearray(self.archive.read(name))
         untyped = torch.UntypedStorage.from_buffer(raw, dtype=torch.uint8) if raw else (
             torch.UntypedStorage(0))
-        storage = torch.storage.TypedStorage(wrap_storage=untyped, dtype=storage_type.dtype,
-                                             _internal=True)
-        return storage
+        return torch.storage.TypedStorage(wrap_storage=untyped, dtype=dtype, _internal=True)
 
 
 def is_torchscript_archive(path):
@@ -117,11 +124,15 @@ def _record_prefix(archive):
 
 
 def _collect_tensors(obj, prefix, out):
-    """Walk the module tree iteratively (a crafted file may nest deeply)."""
-    stack = [(obj, prefix)]
+    """Walk the module tree iteratively, each object once (a crafted file may nest deeply or
+    refer back to itself)."""
+    stack, seen = [(obj, prefix)], set()
     while stack:
         node, path = stack.pop()
-        if not isinstance(node, ScriptedObject) or not isinstance(node.state, dict):
+        if id(node) in seen or not isinstance(node, ScriptedObject):
+            continue
+        seen.add(id(node))
+        if not isinstance(node.state, dict):
             continue  # custom __getstate__ (never in a CLIP model): nothing to take
         for name, value in node.state.items():
             if torch.is_tensor(value):
