@@ -190,7 +190,8 @@ def read_split(filepath, path_prefix):
     empty = [name for name in ("train", "test") if not data[name]]
     if empty:
         raise SplitFormatError(
-            f"Malformed split file {filepath}: the {' and '.join(empty)} split is empty"
+            f"Malformed split file {filepath}: the {' and '.join(empty)} split is empty "
+            f"({DOCS_HINT})"
         )
     print(f"Reading split from {filepath}")
     source = f"split file {filepath}"

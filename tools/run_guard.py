@@ -91,7 +91,7 @@ def one_line(error):
     return message
 
 
-def has_checkpoint(directory):
+def holds_a_checkpoint(directory):
     """Whether ``directory`` holds a finished checkpoint, i.e. a run can resume from it."""
     for _root, _dirs, files in os.walk(directory):
         if any(name.startswith("model") and ".pth" in name for name in files):
@@ -107,7 +107,7 @@ def _remove_if_unfinished(output_dir, created):
     """Remove the folder this run made unless a checkpoint makes it resumable; say which."""
     if not (created and os.path.isdir(output_dir)):
         return ""
-    if has_checkpoint(output_dir):
+    if holds_a_checkpoint(output_dir):
         return f"; {output_dir} holds a checkpoint: the same command resumes from it"
     shutil.rmtree(output_dir, ignore_errors=True)
     return ""
