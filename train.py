@@ -7,7 +7,6 @@ method YAML -> CLI flags -> trailing KEY VALUE opts -> freeze.
 import argparse
 import difflib
 import os
-import shutil
 import sys
 
 from dassl_fallback import ensure_dassl
@@ -27,11 +26,8 @@ import trainers.zsclip  # noqa: E402,F401
 from dassl.config import get_cfg_default  # noqa: E402
 from dassl.engine import TRAINER_REGISTRY, build_trainer  # noqa: E402
 from dassl.utils import collect_env_info, set_random_seed, setup_logger  # noqa: E402
+from tools.run_guard import UsageError, check_run_inputs, check_yaml_file, run_guarded  # noqa: E402
 from trainers.config import coerce_int_opts, extend_cfg, unread_trainer_nodes  # noqa: E402
-
-
-class UsageError(Exception):
-    """Bad input the user can fix; printed as one line, exit status 2."""
 
 
 def build_parser():
@@ -66,7 +62,7 @@ def reset_cfg(cfg, args):
         cfg.OUTPUT_DIR = args.output_dir
     if args.resume:
         cfg.RESUME = args.resume
-    if args.seed:
+    if args.seed is not None:  # upstream's `if args.seed:` dropped --seed 0
         cfg.SEED = args.seed
     if args.source_domains:
         cfg.DATASET.SOURCE_DOMAINS = args.source_domains
@@ -119,6 +115,7 @@ def setup_cfg(args):
         if path:
             if not os.path.isfile(path):
                 raise UsageError(f"config file not found: {path}")
+            check_yaml_file(path)
             merge_checked(cfg, path, lambda p=path: cfg.merge_from_file(p))
     reset_cfg(cfg, args)
     opts = args.opts or []
@@ -145,6 +142,7 @@ def check_cfg(cfg, args):
         raise UsageError(f"--model-dir {args.model_dir} does not exist")
     if not cfg.OUTPUT_DIR:
         raise UsageError("--output-dir is required")
+    check_run_inputs(cfg, args)
 
 
 def print_args(args, cfg):
@@ -190,13 +188,6 @@ def warn_unread_nodes(args, cfg):
               f"not read (it is another trainer's config?)", file=sys.stderr)
 
 
-def has_checkpoint(directory):
-    for _root, _dirs, files in os.walk(directory):
-        if any(name.startswith("model") and ".pth" in name for name in files):
-            return True
-    return False
-
-
 def main(argv=None):
     args = build_parser().parse_args(argv)
     try:
@@ -205,23 +196,7 @@ def main(argv=None):
     except UsageError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    created = not os.path.exists(cfg.OUTPUT_DIR)
-    try:
-        run(args, cfg)
-    except (UsageError, FileNotFoundError, ValueError, KeyError, RuntimeError,
-            FloatingPointError, OSError) as error:
-        # One clear line; a run that failed before saving anything leaves no output dir behind.
-        if created and os.path.isdir(cfg.OUTPUT_DIR) and not has_checkpoint(cfg.OUTPUT_DIR):
-            shutil.rmtree(cfg.OUTPUT_DIR, ignore_errors=True)
-        message = str(error).strip().splitlines()[0] if str(error).strip() else repr(error)
-        if isinstance(error, KeyError):
-            message = message.strip("'\"")
-        hint = "" if isinstance(error, UsageError) else " (SAR_DEBUG=1 shows the traceback)"
-        print(f"error: {message}{hint}", file=sys.stderr)
-        if os.environ.get("SAR_DEBUG"):
-            raise
-        return 1
-    return 0
+    return run_guarded(lambda: run(args, cfg), cfg.OUTPUT_DIR)
 
 
 if __name__ == "__main__":

@@ -29,7 +29,6 @@ import json
 import math
 import os
 import random
-import tempfile
 
 from dassl.data.datasets import DatasetBase, Datum
 from dassl.utils import listdir_nohidden
@@ -41,6 +40,7 @@ from .errors import (
     MissingImagesError,
     SplitFormatError,
 )
+from .files import create_temp, write_failure
 from .upstream_cache import path_markers, read_datum_pickle, remap_rows
 from .validation import SPLIT_NAMES, fewshot_mismatch, validate_split
 
@@ -110,7 +110,7 @@ def load_json_file(path, what="split file"):
     try:
         with open(path, encoding="utf-8") as f, gc_paused():
             return json.load(f)
-    except (OSError, UnicodeDecodeError, ValueError) as exc:
+    except (OSError, UnicodeDecodeError, ValueError, RecursionError) as exc:
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise SplitFormatError(f"Malformed {what} {path}: {reason} ({DOCS_HINT})") from None
 
@@ -120,10 +120,14 @@ def write_json_atomic(obj, path, indent=None):
     folder = os.path.dirname(os.path.abspath(path))
     os.makedirs(folder, exist_ok=True)
     separators = (",", ": ") if indent else (",", ":")
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".json", dir=folder)
+    fd, tmp = create_temp(folder, os.path.basename(path))
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(obj, f, indent=indent, separators=separators)
+            try:
+                json.dump(obj, f, indent=indent, separators=separators)
+                f.flush()
+            except OSError as error:
+                raise write_failure(path, error) from None
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
@@ -201,6 +205,12 @@ def read_split(filepath, path_prefix):
         raise SplitFormatError(
             f'Malformed split file {filepath}: expected an object with "train", "val" and "test" '
             f"lists ({DOCS_HINT})"
+        )
+    empty = [name for name in ("train", "test") if not data[name]]
+    if empty:
+        raise SplitFormatError(
+            f"Malformed split file {filepath}: the {' and '.join(empty)} split is empty "
+            f"({DOCS_HINT})"
         )
     print(f"Reading split from {filepath}")
     source = f"split file {filepath}"

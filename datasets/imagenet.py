@@ -41,11 +41,17 @@ def read_classnames(path):
     """``classnames.txt`` -> OrderedDict wnid -> class name."""
     require_path(path, "Class-name file")
     classnames = OrderedDict()
-    with open(path, encoding="utf-8") as f:
-        for line in f:
-            wnid, _, name = line.strip().partition(" ")
-            if wnid:
-                classnames[wnid] = name.strip()
+    try:
+        with open(path, encoding="utf-8") as f:
+            lines = f.read().splitlines()
+    except UnicodeDecodeError as error:
+        raise SplitFormatError(
+            f"Malformed class-name file {path}: not UTF-8 text (byte {error.start})"
+        ) from None
+    for line in lines:
+        wnid, _, name = line.strip().partition(" ")
+        if wnid:
+            classnames[wnid] = name.strip()
     if not classnames:
         raise SplitFormatError(f"Malformed class-name file {path}: no 'wnid name' lines")
     return classnames

@@ -207,3 +207,39 @@ def png_size(path):
         assert image.format == "PNG", f"{path} is {image.format}, not a PNG"
         image.load()  # decodes every pixel: a truncated or corrupt file fails here
         return image.size
+
+
+class _FullDisk:
+    """A file whose writes fail with ENOSPC once ``room`` bytes are written."""
+
+    def __init__(self, file, room=100):
+        self.file, self.room = file, room
+
+    def write(self, data):
+        import errno
+
+        self.room -= len(data)
+        if self.room < 0:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        return self.file.write(data)
+
+    def __getattr__(self, name):
+        return getattr(self.file, name)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.file.close()
+
+
+def fill_the_disk(monkeypatch):
+    """Every binary file opened through ``os.fdopen`` (checkpoints; not the text caches) runs
+    into a full disk."""
+    real_fdopen = os.fdopen
+
+    def fdopen(fd, mode="r", *args, **kwargs):
+        file = real_fdopen(fd, mode, *args, **kwargs)
+        return _FullDisk(file) if "b" in mode else file
+
+    monkeypatch.setattr(os, "fdopen", fdopen)

@@ -1,6 +1,8 @@
 import hashlib
 import os
+import pickle
 import warnings
+import zipfile
 
 import pytest
 import torch
@@ -179,3 +181,117 @@ def test_random_architecture_goes_through_the_same_builder():
 
 def clip_image_size_of(model):
     return backbone.clip_image_size(model)
+
+
+class WritesAFile(torch.nn.Module):
+    """A scripted module whose __setstate__, run by torch.jit.load, creates ``path``."""
+
+    def __init__(self, path: str):
+        super().__init__()
+        self.path = path
+        self.text_projection = torch.nn.Parameter(torch.zeros(2, 2))
+
+    @torch.jit.export
+    def __getstate__(self) -> tuple[str, torch.Tensor, bool]:
+        return (self.path, self.text_projection, self.training)
+
+    @torch.jit.export
+    def __setstate__(self, state: tuple[str, torch.Tensor, bool]) -> None:
+        self.path = state[0]
+        self.text_projection = state[1]
+        written = torch.from_file(self.path, True, 8, dtype=torch.uint8)
+        self.training = bool(written.fill_(65).sum() > 0)
+
+    def forward(self, x):
+        return x
+
+
+def test_crafted_torchscript_archive_runs_no_code(tmp_path):
+    marker = tmp_path / "written-by-the-archive"
+    archive = tmp_path / "crafted.pt"
+    torch.jit.save(torch.jit.script(WritesAFile(str(marker))), str(archive))
+    with pytest.raises(CLIPLoadError, match="crafted.pt is not a CLIP checkpoint"):
+        load_clip(str(archive))
+    assert not marker.exists()
+    torch.jit.load(str(archive))  # the archive is really hostile: torch.jit.load runs it
+    assert marker.read_bytes() == b"A" * 8
+
+
+class _RunsAShellCommand:
+    def __init__(self, command):
+        self.command = command
+
+    def __reduce__(self):
+        return (os.system, (self.command,))
+
+
+def test_archive_whose_pickle_names_a_function_is_refused(tmp_path, tiny):
+    marker = tmp_path / "marker"
+    hostile = tmp_path / "hostile.pt"
+    with zipfile.ZipFile(tiny[1]) as source, zipfile.ZipFile(hostile, "w") as target:
+        for info in source.infolist():
+            data = source.read(info)
+            if info.filename.endswith("/data.pkl"):
+                data = pickle.dumps(_RunsAShellCommand(f"touch {marker}"), protocol=2)
+            target.writestr(info, data)
+    with pytest.raises(CLIPLoadError, match="hostile.pt.*refers to (posix|os).system"):
+        load_clip(str(hostile))
+    assert not marker.exists()
+
+
+def test_openai_layout_archives_load_the_same_weights_without_jit(tiny, tmp_path, monkeypatch):
+    half = tmp_path / "tiny_jit_fp16.pt"  # OpenAI ships its archives in fp16
+    torch.jit.save(torch.jit.load(tiny[1]).half(), str(half))
+    expected = {k: v.half().float() for k, v in load_clip(tiny[0]).state_dict().items()}
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("torch.jit.load must not be called")
+
+    monkeypatch.setattr(torch.jit, "load", refuse)
+    for path, reference in ((tiny[1], load_clip(tiny[0]).state_dict()), (str(half), expected)):
+        loaded = load_clip(path).state_dict()
+        assert loaded.keys() == reference.keys()
+        assert all(torch.equal(loaded[k], reference[k]) for k in reference), path
+
+
+def test_named_archive_checked_by_sha_loads_and_only_it_may_use_jit(tiny, tmp_path, monkeypatch):
+    sha = backbone.sha256_of(tiny[1])
+    monkeypatch.setitem(backbone.OPENAI_MODELS, "ViT-B/16", ("ViT-B-16.pt", sha, "none"))
+    monkeypatch.setenv("CLIP_CACHE_DIR", str(tmp_path))
+    (tmp_path / "ViT-B-16.pt").write_bytes(open(tiny[1], "rb").read())
+    reference = load_clip(tiny[0]).state_dict()
+    named = load_clip("ViT-B/16").state_dict()
+    assert all(torch.equal(named[k], reference[k]) for k in reference)
+
+    def reader_fails(path):
+        raise ValueError("cannot take this archive apart")
+
+    monkeypatch.setattr(backbone, "read_torchscript_state_dict", reader_fails)
+    trusted = load_clip("ViT-B/16").state_dict()  # OpenAI's checksum: torch.jit.load may run
+    assert all(torch.equal(trusted[k], reference[k]) for k in reference)
+    local = tmp_path / "local.pt"
+    torch.jit.save(torch.jit.script(WritesAFile(str(tmp_path / "m"))), str(local))
+    with pytest.raises(CLIPLoadError, match="cannot take this archive apart"):
+        load_clip(str(local))  # any other file: never
+    assert not (tmp_path / "m").exists()
+
+
+def test_archive_that_refers_back_to_itself_is_read_once(tmp_path, tiny, monkeypatch):
+    import sys
+    import types
+
+    module = types.ModuleType("__torch__")  # where TorchScript's classes live in data.pkl
+    loop = type("Loop", (), {"__module__": "__torch__"})
+    module.Loop = loop
+    monkeypatch.setitem(sys.modules, "__torch__", module)
+    root = loop()
+    root.child = root  # a cycle: a naive walk would never end
+    looped = tmp_path / "looped.pt"
+    with zipfile.ZipFile(tiny[1]) as source, zipfile.ZipFile(looped, "w") as target:
+        for info in source.infolist():
+            data = source.read(info)
+            if info.filename.endswith("/data.pkl"):
+                data = pickle.dumps(root, protocol=2)
+            target.writestr(info, data)
+    with pytest.raises(CLIPLoadError, match="looped.pt is not a CLIP checkpoint"):
+        load_clip(str(looped))

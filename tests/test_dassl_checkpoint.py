@@ -1,5 +1,6 @@
 """Bundled Dassl: weights-only checkpoints, atomic writes, restricted loading of old files."""
 
+import errno
 import os
 import shutil
 import sys
@@ -14,9 +15,10 @@ from dassl.utils import (
     load_pretrained_weights,
     resume_from_checkpoint,
     save_checkpoint,
+    tools,
 )
 from dassl.utils.safe_pickle import InertObject
-from tests.helpers import coop_optim_cfg
+from tests.helpers import coop_optim_cfg, fill_the_disk
 
 
 def _toy():
@@ -219,3 +221,33 @@ def test_load_pretrained_weights_non_strict(tmp_path, capsys):
     assert torch.equal(dst[0].weight, src[0].weight)
     out = capsys.readouterr().out
     assert "Successfully loaded" in out and "1.weight" in out
+
+
+def test_written_files_follow_the_umask(tmp_path):
+    _, model, optim, sched = _toy()
+    previous = os.umask(0o022)
+    try:
+        save_checkpoint(_state(model, optim, sched, 1), str(tmp_path), is_best=True)
+    finally:
+        os.umask(previous)
+    for name in ("model.pth.tar-1", "model-best.pth.tar", "checkpoint"):
+        assert (tmp_path / name).stat().st_mode & 0o777 == 0o644, name
+
+
+def test_disk_full_names_the_file_and_says_so(tmp_path, monkeypatch):
+    _, model, optim, sched = _toy()
+    fill_the_disk(monkeypatch)
+    with pytest.raises(OSError) as info:
+        save_checkpoint(_state(model, optim, sched, 1), str(tmp_path))
+    message = str(info.value)
+    assert message.startswith(f"cannot write {tmp_path / 'model.pth.tar-1'}: the disk is full")
+    assert "inline_container" not in message and info.value.errno == errno.ENOSPC
+    assert os.listdir(tmp_path) == []
+
+
+def test_stale_temp_files_of_a_killed_write_are_removed(tmp_path):
+    stale = [".model.pth.tar-1.ab12cd34.tmp", ".checkpoint.x_y9z0ab.tmp"]
+    for name in [*stale, "model.pth.tar-1", "notes.tmp"]:
+        (tmp_path / name).write_bytes(b"")
+    assert sorted(tools.remove_stale_temp_files(str(tmp_path))) == sorted(stale)
+    assert sorted(os.listdir(tmp_path)) == ["model.pth.tar-1", "notes.tmp"]

@@ -78,3 +78,11 @@ def test_hand_crafted_texts():
     assert len(ensemble) == len(ENSEMBLE_TEMPLATES) == 80 and "a bad photo of a cat." in ensemble
     with pytest.raises(ValueError, match="template"):
         hand_crafted_texts(["cat"], "ImageNet", template="nope")
+
+
+def test_prompts_at_clips_context_pass_and_one_token_more_is_refused(clip_model):
+    # SOS + n_ctx "X" + "a" + "." + EOS: 73 context tokens fill the 77 exactly
+    tokens = ClassTokens.build(clip_model, ["a"], " ".join(["X"] * 73), 73)
+    assert tokens.max_len == 77
+    with pytest.raises(ValueError, match=r"class 'a' \(N_CTX 74\) is 78 tokens.*holds 77"):
+        ClassTokens.build(clip_model, ["a"], " ".join(["X"] * 74), 74)

@@ -16,10 +16,11 @@ import urllib.error
 import urllib.parse
 import urllib.request
 import warnings
-import zipfile
 from contextlib import nullcontext
 
 import torch
+
+from trainers.torchscript_weights import is_torchscript_archive, read_torchscript_state_dict
 
 _OPENAI_URL = "https://openaipublic.azureedge.net/clip/models/{sha}/{file}"
 # name -> (file name in the cache, SHA-256 of that file, hub mirror used as an alternative source)
@@ -178,14 +179,18 @@ def _download_from_hub(model):
 
 
 def read_state_dict(path):
-    """Read OpenAI's JIT archive, a ``torch.save`` state dict or safetensors; never unpickle."""
+    """Read OpenAI's JIT archive, a ``torch.save`` state dict or safetensors; run nothing.
+
+    A TorchScript archive is taken apart without ``torch.jit.load``, which would run the
+    archive's code (see trainers/torchscript_weights.py).
+    """
     try:
         if path.endswith(".safetensors"):
             from safetensors.torch import load_file
 
             state = load_file(path)
-        elif _is_torchscript_archive(path):
-            state = torch.jit.load(path, map_location="cpu").state_dict()
+        elif is_torchscript_archive(path):
+            state = _read_archive(path)
         else:
             state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:
@@ -205,11 +210,15 @@ def read_state_dict(path):
     }
 
 
-def _is_torchscript_archive(path):
-    if not zipfile.is_zipfile(path):
-        return False
-    with zipfile.ZipFile(path) as archive:
-        return any(name.split("/", 1)[-1].startswith("code/") for name in archive.namelist())
+def _read_archive(path):
+    """Only a file with the SHA-256 of one of OpenAI's releases may still go through
+    ``torch.jit.load``, should the reader fail on it: its code is OpenAI's, checked."""
+    try:
+        return read_torchscript_state_dict(path)
+    except Exception:
+        if sha256_of(path) not in {sha for _file, sha, _hub in OPENAI_MODELS.values()}:
+            raise
+    return torch.jit.load(path, map_location="cpu").state_dict()
 
 
 RANDOM_PREFIX = "random:"

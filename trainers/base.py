@@ -7,7 +7,9 @@ through ``extra_classes``: the baseline's own text path is run once over base + 
 
 import glob
 import math
+import os
 import os.path as osp
+import re
 from typing import NamedTuple
 
 import torch
@@ -31,6 +33,7 @@ from trainers.prompts import ClassTokens
 from trainers.text_encoder import TextEncoder
 
 CLASS_DEPENDENT_BUFFERS = ("token_prefix", "token_suffix")
+EPOCH_FILE = re.compile(r"model\.pth\.tar-(\d+)")
 
 
 class CLIPOutput(NamedTuple):
@@ -228,7 +231,7 @@ class PromptTrainer(TrainerX):
             if not osp.exists(path):
                 raise FileNotFoundError(missing_model_message(directory, name, path))
             checkpoint = load_checkpoint(path)
-            state_dict = self.upstream_state_dict(checkpoint["state_dict"])
+            state_dict = self.upstream_state_dict(checkpoint_state_dict(checkpoint, path))
             state_dict = {k: v for k, v in state_dict.items() if k not in CLASS_DEPENDENT_BUFFERS}
             check_compatible(self._models[name], state_dict, path)
             print(f'Loading weights to {name} from "{path}" (epoch = {checkpoint["epoch"]})')
@@ -238,6 +241,15 @@ class PromptTrainer(TrainerX):
         """Map a checkpoint saved by the upstream code to our keys (identity where they agree)."""
         return state_dict
 
+    def resume_model_if_exist(self, directory):
+        """Check the checkpoint a resume would load as --model-dir is checked, class tokens
+        included: the engine's strict load only gives torch's raw state-dict error."""
+        for name in self.get_model_names():
+            path = resume_file(os.path.join(directory, name))
+            if path is not None:
+                state_dict = checkpoint_state_dict(load_checkpoint(path), path)
+                check_compatible(self._models[name], state_dict, path, ignored=())
+        return super().resume_model_if_exist(directory)
 
 def missing_model_message(directory, name, path):
     """Say what ``--model-dir`` does hold: its checkpoints, and whether they belong to another
@@ -257,14 +269,49 @@ def missing_model_message(directory, name, path):
     return message
 
 
-def check_compatible(module, state_dict, path):
-    """Refuse a checkpoint of another backbone, N_CTX or prompt depth with a precise message."""
-    expected = {k: v for k, v in module.state_dict().items() if k not in CLASS_DEPENDENT_BUFFERS}
+def resume_file(folder):
+    """The file Dassl resumes from: the one the ``checkpoint`` pointer names, else the latest."""
+    pointer = os.path.join(folder, "checkpoint")
+    if os.path.isfile(pointer):
+        with open(pointer, encoding="utf-8", errors="replace") as f:
+            named = os.path.join(folder, f.readline().strip())
+        if os.path.isfile(named):
+            return named
+    epochs = [int(m.group(1)) for m in map(EPOCH_FILE.fullmatch, _listdir(folder)) if m]
+    return os.path.join(folder, f"model.pth.tar-{max(epochs)}") if epochs else None
+
+
+def _listdir(folder):
+    return os.listdir(folder) if os.path.isdir(folder) else []
+
+
+def checkpoint_state_dict(checkpoint, path):
+    """The state dict of a Dassl checkpoint; anything else is refused, naming the file."""
+    if isinstance(checkpoint, dict) and isinstance(checkpoint.get("state_dict"), dict):
+        state_dict = checkpoint["state_dict"]
+        if "epoch" in checkpoint and all(torch.is_tensor(v) for v in state_dict.values()):
+            return state_dict
+    got = (f"a dict with keys {sorted(map(str, checkpoint))[:5]}" if isinstance(checkpoint, dict)
+           else f"a {type(checkpoint).__name__}")
+    raise ValueError(
+        f"{path} is not a Dassl checkpoint: expected a dict with a state_dict of tensors and "
+        f"an epoch, got {got}"
+    )
+
+
+def check_compatible(module, state_dict, path, ignored=CLASS_DEPENDENT_BUFFERS):
+    """Refuse a checkpoint of another backbone, N_CTX or prompt depth with a precise message.
+
+    ``ignored`` keys are not compared: evaluation on other classes drops the class tokens,
+    while a resume (``ignored=()``) must find the same classes too.
+    """
+    expected = {k: v for k, v in module.state_dict().items() if k not in ignored}
     for key, value in state_dict.items():
         if key in expected and tuple(value.shape) != tuple(expected[key].shape):
             raise ValueError(
                 f"{path}: {key} has shape {tuple(value.shape)} but this model expects "
-                f"{tuple(expected[key].shape)} (another backbone, N_CTX or prompt depth?)"
+                f"{tuple(expected[key].shape)} (another backbone, N_CTX, prompt depth or class "
+                "set?)"
             )
     missing = sorted(set(expected) - set(state_dict))
     unexpected = sorted(set(state_dict) - set(expected))

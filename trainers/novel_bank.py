@@ -63,7 +63,7 @@ def _read_json(path: Path):
     try:
         with open(path, encoding="utf-8") as f:
             return json.load(f)
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as e:
         raise ValueError(f"SAR novel bank: {path} is not valid UTF-8 JSON ({e})") from None
 
 

@@ -44,10 +44,27 @@ _NOT_IN_PROMPTSRC = frozenset([
 ])
 PROMPTSRC_TEMPLATES = [t for t in ENSEMBLE_TEMPLATES if t not in _NOT_IN_PROMPTSRC]
 MAX_WORD_INIT = 4  # MaPLe / PromptSRC take CTX_INIT's words only for N_CTX <= 4
+CONTEXT_LENGTH = 77  # CLIP's text context, SOS and EOS included
 
 
 def tokenize(texts):
     return _open_clip_tokenize(list(texts))
+
+
+def check_prompt_lengths(texts, names):
+    """Refuse prompts longer than CLIP's context: the tokenizer would cut them silently, and
+    what it cuts is the class name, so every class would get the same prompt. ``names[i]``
+    says what ``texts[i]`` is, for the message."""
+    probe = _open_clip_tokenize(list(texts), context_length=CONTEXT_LENGTH + 1)
+    too_long = (probe[:, -1] != 0).nonzero().flatten().tolist()
+    if too_long:
+        first = too_long[0]
+        wide = _open_clip_tokenize([texts[first]], context_length=4 * len(texts[first]) + 2)
+        raise ValueError(
+            f"{names[first]} is {int((wide != 0).sum())} tokens with SOS and EOS, but CLIP's "
+            f"text context holds {CONTEXT_LENGTH} ({len(too_long)} of {len(texts)} prompts too "
+            "long): lower N_CTX or shorten CTX_INIT"
+        )
 
 
 def clean_classname(name):
@@ -97,12 +114,17 @@ def init_context(clip_model, n_ctx, ctx_init="", n_cls=None, std=0.02):
     ctx_init = normalize_ctx_init(ctx_init)
     width = clip_model.ln_final.weight.shape[0]
     if ctx_init:
+        check_prompt_lengths([ctx_init], [f"CTX_INIT ({len(ctx_init.split())} words)"])
         tokens = tokenize([ctx_init])
         n_ctx = int(tokens.argmax(dim=-1).item()) - 1
         ctx = embed_tokens(clip_model, tokens)[0, 1 : 1 + n_ctx].float().clone()
         if n_cls is not None:
             ctx = ctx.unsqueeze(0).repeat(n_cls, 1, 1)
         return ctx, ctx_init, n_ctx
+    if n_ctx < 0:
+        raise ValueError(f"N_CTX must be 0 or more, got {n_ctx}")
+    if n_ctx == 0:
+        print("Warning: N_CTX 0 and no CTX_INIT: the prompt has no learnable context")
     shape = (n_ctx, width) if n_cls is None else (n_cls, n_ctx, width)
     ctx = torch.empty(shape).normal_(std=std)
     return ctx, " ".join(["X"] * n_ctx), n_ctx
@@ -147,6 +169,7 @@ class ClassTokens:
     def build(cls, clip_model, classnames, prompt_prefix, n_ctx):
         names = [clean_classname(name) for name in classnames]
         texts = [f"{prompt_prefix} {name}." for name in names]
+        check_prompt_lengths(texts, [f"the prompt of class {n!r} (N_CTX {n_ctx})" for n in names])
         tokenized = tokenize(texts)
         embedding = embed_tokens(clip_model, tokenized)
         name_lens = [len(tokenize([name])[0].nonzero()) - 2 for name in names]

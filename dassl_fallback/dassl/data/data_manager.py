@@ -1,5 +1,7 @@
 """DataManager: dataset + transforms + loaders, the object trainers keep as ``self.dm``."""
 
+from collections import Counter
+
 import torch
 import torchvision.transforms as T
 from torch.utils.data import DataLoader, Dataset
@@ -55,9 +57,25 @@ def build_data_loader(
     return data_loader
 
 
+def warn_if_fewer_shots(train_x, num_shots):
+    """Say when a class has fewer than NUM_SHOTS training images: the run is then not the
+    N-shot experiment its folder name claims (upstream keeps what exists, silently)."""
+    if num_shots < 1:
+        return
+    counts = Counter(item.label for item in train_x)
+    short = [n for n in counts.values() if n < num_shots]
+    if short:
+        print(
+            f"Warning: DATASET.NUM_SHOTS is {num_shots} but {len(short)} of {len(counts)} "
+            f"classes have fewer training images (smallest: {min(short)}); they use all they have"
+        )
+
+
 class DataManager:
     def __init__(self, cfg, custom_tfm_train=None, custom_tfm_test=None, dataset_wrapper=None):
         dataset = build_dataset(cfg)
+        if dataset.train_x is not dataset.test:  # test-only variants draw no shots
+            warn_if_fewer_shots(dataset.train_x, cfg.DATASET.NUM_SHOTS)
 
         if custom_tfm_train is None:
             tfm_train = build_transform(cfg, is_train=True)

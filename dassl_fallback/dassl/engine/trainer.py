@@ -19,6 +19,8 @@ from dassl.utils import (
     save_checkpoint,
     tolist_if_not,
 )
+from dassl.utils.tools import remove_stale_temp_files
+from dassl.utils.torchtools import has_checkpoint
 
 
 class TrainerBase:
@@ -75,7 +77,10 @@ class TrainerBase:
     def resume_model_if_exist(self, directory):
         """Resume every registered model from ``directory/<name>``; returns the start epoch."""
         names = self.get_model_names()
-        if not names or not all(osp.isdir(osp.join(directory, n)) for n in names):
+        for name in names:  # what a SIGKILL during a checkpoint write left behind
+            for stale in remove_stale_temp_files(osp.join(directory, name)):
+                print(f"Removed the unfinished checkpoint write {osp.join(directory, name, stale)}")
+        if not names or not all(has_checkpoint(osp.join(directory, n)) for n in names):
             print("No checkpoint found, train from scratch")
             return 0
         print(f'Found checkpoint at "{directory}" (will resume training)')

@@ -1,13 +1,15 @@
 """Small filesystem, seeding and environment helpers shared by the engine and the forks."""
 
 import difflib
+import errno
 import json
 import os
 import os.path as osp
 import platform
 import random
+import re
+import secrets
 import sys
-import tempfile
 import time
 import warnings
 
@@ -24,6 +26,7 @@ __all__ = [
     "write_json",
     "atomic_write",
     "atomic_write_bytes",
+    "remove_stale_temp_files",
     "set_random_seed",
     "download_url",
     "read_image",
@@ -54,20 +57,90 @@ def read_json(fpath):
 
 
 def atomic_write(fpath, write_fn, mode="wb"):
-    """Write through a temp file in the target folder so a crash never leaves a torn file."""
+    """Write through a temp file in the target folder so a crash never leaves a torn file.
+
+    The file gets the mode a plain ``open`` would give (0666 less the umask), so checkpoints
+    on a shared model folder stay readable to the group; a full disk is reported with the file
+    name, where torch.save would only say ``enforce fail at inline_container.cc``.
+    """
     dirname = osp.dirname(osp.abspath(fpath))
     mkdir_if_missing(dirname)
-    fd, tmp = tempfile.mkstemp(prefix="." + osp.basename(fpath) + ".", suffix=".tmp", dir=dirname)
+    fd, tmp = _create_temp(dirname, osp.basename(fpath))
     try:
         with os.fdopen(fd, mode) as f:
-            write_fn(f)
-            f.flush()
-            os.fsync(f.fileno())
+            tracked = _TrackedFile(f)
+            try:
+                write_fn(tracked)
+                f.flush()
+                os.fsync(f.fileno())
+            except Exception as error:
+                cause = tracked.error or error
+                if not isinstance(cause, OSError):
+                    raise
+                failure = OSError(f"cannot write {fpath}: {_reason(cause)}")
+                failure.errno = cause.errno
+                raise failure from None
         os.replace(tmp, fpath)
     except BaseException:
         if osp.exists(tmp):
             os.remove(tmp)
         raise
+
+
+def _create_temp(dirname, basename):
+    """``.<basename>.<random>.tmp``, created as ``open`` would create it: 0666 less the umask
+    (``tempfile.mkstemp`` makes 0600, and ``os.replace`` keeps that mode)."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
+    for _ in range(100):
+        tmp = osp.join(dirname, f".{basename}.{secrets.token_hex(4)}.tmp")
+        try:
+            return os.open(tmp, flags, 0o666), tmp
+        except FileExistsError:
+            continue
+    raise FileExistsError(f"cannot create a temporary file for {basename} in {dirname}")
+
+
+def _reason(error):
+    if error.errno == errno.ENOSPC:
+        return "the disk is full (No space left on device)"
+    if error.errno == errno.EDQUOT:
+        return "the disk quota is exceeded"
+    return error.strerror or str(error)
+
+
+class _TrackedFile:
+    """A file that remembers the OSError its ``write`` raised: torch.save replaces it with
+    its own message, which does not say that the disk is full."""
+
+    def __init__(self, file):
+        self._file = file
+        self.error = None
+
+    def write(self, data):
+        try:
+            return self._file.write(data)
+        except OSError as error:
+            self.error = error
+            raise
+
+    def __getattr__(self, name):
+        return getattr(self._file, name)
+
+
+def remove_stale_temp_files(dirname):
+    """Remove the temp files of writes that a SIGKILL cut short; returns their names.
+
+    Only names :func:`atomic_write` makes (``.<name>.<hex>.tmp``) are touched.
+    """
+    removed = []
+    for name in os.listdir(dirname) if osp.isdir(dirname) else []:
+        if _STALE_TEMP.fullmatch(name):
+            os.remove(osp.join(dirname, name))
+            removed.append(name)
+    return removed
+
+
+_STALE_TEMP = re.compile(r"\..+\.[a-z0-9_]{8}\.tmp")  # mkstemp's names too
 
 
 def atomic_write_bytes(fpath, data):
@@ -115,6 +188,8 @@ def read_image(path, retries=3):
         try:
             with Image.open(path) as img:
                 return img.convert("RGB")
+        except Image.DecompressionBombError as e:  # not an OSError; retrying cannot help
+            raise OSError(f'Cannot read image "{path}": {e}') from None
         except OSError as e:  # includes PIL.UnidentifiedImageError
             err = e
             if attempt + 1 < retries:

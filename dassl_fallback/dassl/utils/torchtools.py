@@ -127,6 +127,12 @@ def resume_from_checkpoint(fdir, model, optimizer=None, scheduler=None):
     return start_epoch
 
 
+def has_checkpoint(fdir):
+    """Whether ``fdir`` holds something :func:`resume_from_checkpoint` can start from."""
+    pointer = osp.join(fdir, "checkpoint")
+    return osp.isfile(pointer) or _latest_epoch_file(fdir) is not None
+
+
 def _latest_epoch_file(fdir):
     best = None
     for name in os.listdir(fdir) if osp.isdir(fdir) else []:
