@@ -24,7 +24,7 @@ def pretrain_compact(seed, steps, out):
     return out
 
 
-def make(out, seed, model, pretrain_seed, steps, counts, colours, shapes):
+def make(out, seed, model, pretrain_seed, steps, counts, colours, shapes, style="dataset"):
     """Write ``out/toy_clip.pt`` and the data root ``out/data``; returns their paths."""
     out = Path(out)
     if pretrain_seed is not None:
@@ -35,7 +35,7 @@ def make(out, seed, model, pretrain_seed, steps, counts, colours, shapes):
     world = make_world(seed, n_base_colours=colours[0], n_new_colours=colours[1], n_shapes=shapes)
     started = time.time()
     root = out / DATA_FOLDER
-    write_dataset(root, world, counts=counts)
+    write_dataset(root, world, counts=counts, style=style)
     print(f"toy world {seed}: {len(world.base_classes)} base classes "
           f"({', '.join(world.base_colours)}), {len(world.new_classes)} new "
           f"({', '.join(world.new_colours)}) over shapes {', '.join(world.shapes)}; "
@@ -74,6 +74,8 @@ def build_parser():
     mk.add_argument("--colours", type=int, nargs=2, default=(3, 3), metavar=("BASE", "NEW"),
                     help="colours of the base and of the new classes")
     mk.add_argument("--shapes", type=int, default=6, help="shapes of the dataset's classes")
+    mk.add_argument("--style", choices=("dataset", "pretrain"), default="dataset",
+                    help="how the dataset's images look: its own style, or pretraining's")
     bn = sub.add_parser("bench", help="the base-to-new table on a world, via the scripts",
                         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     bn.add_argument("--world", required=True, help="a folder written by 'make'")
@@ -112,7 +114,7 @@ def main(argv=None):
             return run_bench(args)
         else:
             make(args.out, args.seed, args.model, args.pretrain_seed, args.steps,
-                 tuple(args.images), tuple(args.colours), args.shapes)
+                 tuple(args.images), tuple(args.colours), args.shapes, args.style)
     except ValueError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

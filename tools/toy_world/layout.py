@@ -29,7 +29,7 @@ def _write(path, data):
     os.replace(tmp, path)
 
 
-def write_dataset(root, world, counts=(32, 8, 40), size=32):
+def write_dataset(root, world, counts=(32, 8, 40), size=32, style="dataset"):
     """Write the world's dataset under ``root``; returns the split (CoOp's JSON rows)."""
     root = Path(root)
     image_root = root / DATASET_FOLDER / IMAGE_FOLDER
@@ -43,7 +43,7 @@ def write_dataset(root, world, counts=(32, 8, 40), size=32):
                 index += 1
                 rel = f"{folder}/image_{index:04d}.jpg"
                 rng = image_rng(world.seed, stream, label * 10_000 + k)
-                pixels = draw_image(colour, shape, size, rng, "dataset")
+                pixels = draw_image(colour, shape, size, rng, style)
                 _write(image_root / rel, jpeg_bytes(pixels))
                 split[part].append([rel, label, name])
     _write(root / DATASET_FOLDER / SPLIT_FILE, json.dumps(split, indent=1).encode())
