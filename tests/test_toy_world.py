@@ -78,3 +78,29 @@ def test_make_writes_a_caltech101_root_and_the_bank(tmp_path, capsys):
     bank = json.loads((tmp_path / "data/toy_world_bank.json").read_text())["classes"]
     assert bank == world.bank and (tmp_path / "toy_clip.pt").is_file()
     assert "MODEL.BACKBONE.NAME" in capsys.readouterr().out
+
+
+def test_collapse_is_a_seed_far_below_the_median():
+    from tools.toy_world.bench import collapsed_seeds, report
+
+    per_seed = {1: (90.0, 88.0), 2: (91.0, 70.0), 3: (89.0, 87.0), 4: (90.5, 89.0)}
+    assert collapsed_seeds(per_seed) == [2]
+    table = report({"CoOp_SAR": per_seed}, [1, 2, 3, 4], "w")
+    assert "| CoOp_SAR | 90.1 ± 0.7 | 83.5 ± 7.8 |" in table and "| 2 |" in table
+    assert "91.0 / 70.0" in table
+
+
+def test_bench_runs_the_scripts_and_reads_their_logs(toy, tmp_path):
+    from tools.toy_world.bench import bench
+
+    world = tmp_path / "world"
+    world.mkdir()
+    (world / "toy_clip.pt").symlink_to(toy.clip)
+    (world / "data").symlink_to(toy.root)
+    table, failures = bench(world, ["zeroshotclip"], [1], tmp_path / "out", jobs=1)
+    assert failures == []
+    row = next(line for line in table.splitlines() if line.startswith("| ZeroshotCLIP |"))
+    base = float(row.split("|")[2].split("±")[0])
+    assert base > 70, table
+    with pytest.raises(ValueError, match="unknown method"):
+        bench(world, ["nope"], [1], tmp_path / "out2")
