@@ -19,8 +19,29 @@ from tests.helpers import (
 )
 from trainers.backbone import apply_precision, load_clip
 from trainers.config import extend_cfg
+from trainers.prompts import dataset_template
+from trainers.sar_trainers import CoOp_SAR, KgCoOp_SAR
+from trainers.text_encoder import hand_crafted_features
 
 NAMES = ["annual crop land", "forest", "river"]
+# KgCoOp's own table, as its trainers/kgcoop.py (CUSTOM_TEMPLATES) has it
+KGCOOP_TEMPLATES = {
+    "OxfordPets": "a photo of a {}, a type of pet.",
+    "OxfordFlowers": "a photo of a {}, a type of flower.",
+    "FGVCAircraft": "a photo of a {}, a type of aircraft.",
+    "DescribableTextures": "a photo of a {}, a type of texture.",
+    "EuroSAT": "a centered satellite photo of {}.",
+    "StanfordCars": "a photo of a {}.",
+    "Food101": "a photo of {}, a type of food.",
+    "SUN397": "a photo of a {}.",
+    "Caltech101": "a photo of a {}.",
+    "UCF101": "a photo of a person doing {}.",
+    "ImageNet": "a photo of a {}.",
+    "ImageNetSketch": "a photo of a {}.",
+    "ImageNetV2": "a photo of a {}.",
+    "ImageNetA": "a photo of a {}.",
+    "ImageNetR": "a photo of a {}.",
+}
 
 
 @pytest.fixture(scope="module")
@@ -58,6 +79,38 @@ def test_train_base_then_evaluate_new(setup):
     assert train.main(argv(setup, test_out, *eval_on_new(out))) == 0
     log = read_log(test_out)
     assert "Loading weights to prompt_learner" in log and "* accuracy:" in log
+
+
+def test_kgcoop_and_kgcoop_sar_use_kgcoops_template_per_dataset():
+    cfg = extend_cfg(get_cfg_default())
+    for trainer in (trainers.kgcoop.KgCoOp, KgCoOp_SAR):
+        table = trainer.hand_crafted_table(cfg)
+        assert {name: dataset_template(name, table) for name in KGCOOP_TEMPLATES} \
+            == KGCOOP_TEMPLATES
+    assert dataset_template("DescribableTextures", CoOp_SAR.hand_crafted_table(cfg)) \
+        == "{} texture."  # CoOp's table stays CoOp's
+    cfg.TRAINER.COOP.TEMPLATES = "coop"  # the knob: KgCoOp on CoOp's table
+    assert trainers.kgcoop.KgCoOp.hand_crafted_table(cfg) == "coop"
+    cfg.TRAINER.COOP.TEMPLATES = "mine"
+    with pytest.raises(ValueError, match="TRAINER.COOP.TEMPLATES must be one of coop, kgcoop"):
+        KgCoOp_SAR.hand_crafted_table(cfg)
+
+
+@pytest.mark.parametrize("table, template", [
+    ("", "a photo of a {}, a type of texture."), ("coop", "{} texture."),
+])
+def test_hand_crafted_features_are_built_from_the_tables_strings(setup, tmp_path, table,
+                                                                 template):
+    trainer = make_trainer(setup, tmp_path / "out", "TRAINER.COOP.TEMPLATES", table)
+    cfg = trainer.cfg.clone()
+    cfg.defrost()
+    cfg.DATASET.NAME = "DescribableTextures"
+    model = trainer.build_custom_clip(cfg, NAMES, load_clip(setup[1]))
+    expected = [[template.format(name)] for name in NAMES]
+    assert model.hand_crafted_texts == expected
+    model.cache_hand_crafted_features()
+    assert torch.equal(model.hand_crafted_features,
+                       hand_crafted_features(model.text_encoder, expected))
 
 
 def test_extra_term_is_zero_when_learned_equals_hand_crafted(setup):

@@ -73,6 +73,8 @@ def test_trains_on_base_then_evaluates_new_without_the_bank(env, name):
     log = read_log(out)
     assert "SAR: bank of 16 novel classes" in log  # 17 names, "Forest" dropped
     assert "dropped 1 entries" in log
+    table = "kgcoop" if name == "KgCoOp_SAR" else "coop"  # each method's own table
+    assert f"template dataset ({table} table)" in log
     assert " loss_sar " in log and "Finish training" in log
     folder = TRAINERS[name][1]
     state = load_checkpoint(str(out / folder / "model.pth.tar-1"))["state_dict"]

@@ -29,7 +29,7 @@ from trainers.backbone import (
     resolve_precision,
 )
 from trainers.compilation import compile_settings, compile_towers, mark_step_begin
-from trainers.prompts import ClassTokens
+from trainers.prompts import TEMPLATE_TABLES, ClassTokens
 from trainers.text_encoder import TextEncoder
 
 CLASS_DEPENDENT_BUFFERS = ("token_prefix", "token_suffix")
@@ -120,6 +120,18 @@ class PromptTrainer(TrainerX):
     model_name = "prompt_learner"  # upstream checkpoint folder name
     learnable_module = "prompt_learner"
     custom_clip_class = None  # the method's PromptCLIP subclass, built as (cfg, classnames, clip)
+    # The per-dataset hand-crafted templates of the method's repository (prompts.TEMPLATE_TABLES)
+    template_table = "coop"
+
+    @classmethod
+    def hand_crafted_table(cls, cfg):
+        """The template table this trainer's hand-crafted prompts use: its own, unless
+        ``TRAINER.<cfg_node>.TEMPLATES`` names another (read with ``get``: only COOP has it)."""
+        chosen = cfg.TRAINER[cls.cfg_node].get("TEMPLATES", "") or cls.template_table
+        if chosen not in TEMPLATE_TABLES:
+            raise ValueError(f"TRAINER.{cls.cfg_node}.TEMPLATES must be one of "
+                             f"{', '.join(TEMPLATE_TABLES)} (or empty), got {chosen!r}")
+        return chosen
 
     def check_cfg(self, cfg):
         prec = cfg.TRAINER[self.cfg_node].PREC
@@ -128,6 +140,7 @@ class PromptTrainer(TrainerX):
                 f"TRAINER.{self.cfg_node}.PREC must be one of {PRECISIONS}, got {prec!r}"
             )
         compile_settings(cfg)  # a bad TRAINER.COMPILE.MODE fails before anything is built
+        self.hand_crafted_table(cfg)  # and so does a bad TRAINER.COOP.TEMPLATES
 
     def build_custom_clip(self, cfg, classnames, clip_model):
         if self.custom_clip_class is None:

@@ -40,6 +40,8 @@ def extend_cfg(cfg):
     cfg.TRAINER.COOP.PREC = "fp16"
     cfg.TRAINER.COOP.CLASS_TOKEN_POSITION = "end"
     cfg.TRAINER.COOP.W = 1.0  # KgCoOp's weight of its knowledge-guided term
+    # Ours: the hand-crafted template table, "" = the trainer's own (coop | kgcoop)
+    cfg.TRAINER.COOP.TEMPLATES = ""
 
     cfg.TRAINER.COCOOP = CN()
     cfg.TRAINER.COCOOP.N_CTX = 16

@@ -1,9 +1,9 @@
 """KgCoOp (Yao et al., CVPR 2023): CoOp plus a pull towards the hand-crafted text features.
 
 Loss = CE + W * (1 - mean_c cos(w_c, w_c^clip)), where w_c is the learned text feature of
-class c and w_c^clip the frozen CLIP feature of the dataset's hand-crafted template
-(``DATASET_TEMPLATES``; upstream KgCoOp used "a photo of a {}, a type of texture." for DTD,
-our shared table keeps CoOp's "{} texture."). W is ``TRAINER.COOP.W``. The hand-crafted
+class c and w_c^clip the frozen CLIP feature of the dataset's hand-crafted template in KgCoOp's
+own table (``KGCOOP_TEMPLATES``: CoOp's, but "a photo of a {}, a type of texture." for DTD;
+``TRAINER.COOP.TEMPLATES coop`` picks CoOp's instead). W is ``TRAINER.COOP.W``. The hand-crafted
 features come from the same frozen CLIP, encoded once on the training device and cached in a
 non-persistent buffer; upstream loads a second CLIP onto the GPU for them.
 """
@@ -21,9 +21,9 @@ UNUSED_UPSTREAM_KEYS = ("bias_vectors", "meta_net.", "token_midfix")
 
 
 class CustomCLIP(coop.CustomCLIP):
-    def __init__(self, cfg, classnames, clip_model):
+    def __init__(self, cfg, classnames, clip_model, table="kgcoop"):
         super().__init__(cfg, classnames, clip_model)
-        self.hand_crafted_texts = hand_crafted_texts(classnames, cfg.DATASET.NAME)
+        self.hand_crafted_texts = hand_crafted_texts(classnames, cfg.DATASET.NAME, table=table)
         print(f"Hand-crafted prompts: {[texts[0] for texts in self.hand_crafted_texts]}")
         self.register_buffer("hand_crafted_features", None, persistent=False)
 
@@ -47,6 +47,12 @@ class CustomCLIP(coop.CustomCLIP):
 class KgCoOp(PromptTrainer):
     cfg_node = "COOP"
     custom_clip_class = CustomCLIP
+    template_table = "kgcoop"
+
+    def build_custom_clip(self, cfg, classnames, clip_model):
+        """The model's hand-crafted prompts come from the table the trainer declares."""
+        return self.custom_clip_class(cfg, classnames, clip_model,
+                                      table=self.hand_crafted_table(cfg))
 
     def build_model(self):
         super().build_model()

@@ -11,7 +11,8 @@ import torch
 from open_clip.tokenizer import tokenize as _open_clip_tokenize
 from open_clip.zero_shot_metadata import OPENAI_IMAGENET_TEMPLATES
 
-# The per-dataset hand-crafted templates of CoOp / KgCoOp (ImageNet variants use ImageNet's).
+# The per-dataset hand-crafted templates of CoOp's zero-shot CLIP (CoOp's trainers/zsclip.py);
+# the ImageNet variants use ImageNet's. The other repositories' Dassl forks share it.
 DATASET_TEMPLATES = {
     "OxfordPets": "a photo of a {}, a type of pet.",
     "OxfordFlowers": "a photo of a {}, a type of flower.",
@@ -30,6 +31,11 @@ DATASET_TEMPLATES = {
     "ImageNetR": "a photo of a {}.",
 }
 DEFAULT_TEMPLATE = "a photo of a {}."
+# KgCoOp's own table (KgCoOp's trainers/kgcoop.py, CUSTOM_TEMPLATES): CoOp's but for DTD.
+KGCOOP_TEMPLATES = {**DATASET_TEMPLATES,
+                    "DescribableTextures": "a photo of a {}, a type of texture."}
+# The per-dataset tables by name: a trainer declares its own (``template_table``).
+TEMPLATE_TABLES = {"coop": DATASET_TEMPLATES, "kgcoop": KGCOOP_TEMPLATES}
 # The ImageNet template set of CLIP's paper, as format strings.
 ENSEMBLE_TEMPLATES = [template("{}") for template in OPENAI_IMAGENET_TEMPLATES]
 DEFAULT_CTX_INIT = "a photo of a"  # what KgCoOp's ``CTX_INIT: True`` stands for
@@ -71,15 +77,17 @@ def clean_classname(name):
     return name.replace("_", " ")
 
 
-def dataset_template(dataset_name):
-    return DATASET_TEMPLATES.get(dataset_name, DEFAULT_TEMPLATE)
+def dataset_template(dataset_name, table="coop"):
+    """The dataset's template in the named table (``TEMPLATE_TABLES``): each method's
+    repository has its own, and KgCoOp's differs from CoOp's on DTD."""
+    return TEMPLATE_TABLES[table].get(dataset_name, DEFAULT_TEMPLATE)
 
 
-def hand_crafted_texts(classnames, dataset_name, template="dataset"):
-    """Per class, the list of hand-crafted prompts: one (dataset template), the ensemble, or
-    an explicit list of format strings."""
+def hand_crafted_texts(classnames, dataset_name, template="dataset", table="coop"):
+    """Per class, the list of hand-crafted prompts: one (the dataset's template in ``table``),
+    the ensemble, or an explicit list of format strings."""
     if template == "dataset":
-        templates = [dataset_template(dataset_name)]
+        templates = [dataset_template(dataset_name, table)]
     elif template == "ensemble":
         templates = ENSEMBLE_TEMPLATES
     elif isinstance(template, (list, tuple)):

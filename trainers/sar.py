@@ -197,7 +197,9 @@ class SARMixin:
         # the learner's own prompt text: MaPLe's keeps words after the context ("of a {}.")
         tokens = ClassTokens.build(model.text_encoder, bank, learner.prompt_prefix, learner.n_ctx)
         learner.register_class_tokens(tokens.to(self.device), persistent=False, name=NOVEL_PREFIX)
-        texts = hand_crafted_texts(base + bank, cfg.DATASET.NAME, sar_cfg.TEMPLATE)
+        table = self.hand_crafted_table(cfg)  # the method's own: KgCoOp's for KgCoOp_SAR
+        texts = hand_crafted_texts(base + bank, cfg.DATASET.NAME, sar_cfg.TEMPLATE, table)
+        template = sar_cfg.TEMPLATE + (f" ({table} table)" if sar_cfg.TEMPLATE == "dataset" else "")
         features = hand_crafted_features(model.text_encoder, texts).to(self.device)
         seed = cfg.SEED if cfg.SEED >= 0 else torch.Generator().seed()
         self.sar = SARRegularizer(features, len(base), sar_cfg, seed)
@@ -206,7 +208,7 @@ class SARMixin:
               f"M = {per_step} per step (NUM_NOVEL {sar_cfg.NUM_NOVEL}, sampler seed {seed}), "
               f"lambda = {self.sar.weight}, tau = {self.sar.temperature}, "
               f"divergence {self.sar.divergence}, rows {self.sar.rows}, "
-              f"template {sar_cfg.TEMPLATE}, {len(base)} base classes")
+              f"template {template}, {len(base)} base classes")
 
     def compute_loss(self, image, label, extra_classes=None):
         if extra_classes is not None:
