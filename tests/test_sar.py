@@ -175,6 +175,7 @@ def test_regularizer_weights_the_loss_with_its_knobs():
     ("ROWS", "some", "TRAINER.SAR.ROWS must be one of all, novel, base"),
     ("TEMPLATE", "mine", "TRAINER.SAR.TEMPLATE must be one of dataset, ensemble"),
     ("TEMPERATURE", 0.0, "TRAINER.SAR.TEMPERATURE must be > 0"),
+    ("TEMPERATURE", "hot", "TRAINER.SAR.TEMPERATURE must be > 0 or auto"),
     ("WEIGHT", -1.0, "TRAINER.SAR.WEIGHT must be >= 0"),
     ("NUM_NOVEL", -2, "TRAINER.SAR.NUM_NOVEL must be an integer >= -1"),
 ])
@@ -204,3 +205,13 @@ def test_an_epoch_draws_the_same_classes_whatever_came_before_it():
     assert draws == [resumed.sample().tolist() for _ in range(4)]
     torch.manual_seed(1 * 1000 + 3)  # what the baseline seeds the global RNG with at epoch 3
     assert draws != [torch.randperm(20)[:3].sort().values.tolist() for _ in range(4)]
+
+
+def test_auto_temperature_is_one_over_the_backbones_logit_scale():
+    from trainers.sar import resolve_temperature
+
+    assert resolve_temperature(None, 100.0) == pytest.approx(0.01)  # OpenAI's CLIP: as before
+    assert resolve_temperature("auto", 19.35) == pytest.approx(1 / 19.35)
+    assert resolve_temperature(0.05, 19.35) == 0.05
+    sar = make_regularizer(0, TEMPERATURE=None)
+    assert sar.temperature == pytest.approx(0.01)

@@ -36,6 +36,7 @@ from trainers.backbone import autocast_for  # noqa: E402
 from trainers.config import extend_cfg  # noqa: E402
 from trainers.novel_bank import load_novel_bank  # noqa: E402
 from trainers.prompts import ClassTokens, hand_crafted_texts  # noqa: E402
+from trainers.sar import resolve_temperature
 from trainers.similarity_metrics import METRICS, drift_metrics, similarities  # noqa: E402
 from trainers.text_encoder import hand_crafted_features  # noqa: E402
 
@@ -187,7 +188,7 @@ def analyse_run(run_dir, args):
     groups = class_groups(trainer, cfg)
     names = [n for g in GROUPS for n in groups[g]]
     G, H = text_features(trainer, cfg, names, args.images)
-    tau = float(cfg.TRAINER.SAR.TEMPERATURE)
+    tau = resolve_temperature(cfg.TRAINER.SAR.TEMPERATURE, trainer.model.logit_scale.exp().item())
     base_acc, new_acc = run_accuracies(run_dir)
     rows, start = [], 0
     for group in GROUPS:

@@ -10,7 +10,8 @@ from yacs.config import CfgNode as CN
 # SAR defaults, justified in the README ("SAR knobs").
 SAR_DEFAULTS = {
     "WEIGHT": 1.0,  # lambda: L_SAR is a KL between row distributions, on the scale of CE
-    "TEMPERATURE": 0.01,  # tau: 1/100, the scale at which CLIP turns cosines into distributions
+    # tau: None or "auto" = 1 / the backbone's own logit scale (0.01 for OpenAI's CLIP), or a float
+    "TEMPERATURE": None,
     "NUM_NOVEL": 100,  # M novel classes drawn afresh per step; -1 = the whole bank
     "DIVERGENCE": "kl",  # kl | mse
     "ROWS": "all",  # all | novel | base: which rows i enter the mean

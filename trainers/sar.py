@@ -84,6 +84,24 @@ def _row_slice(rows, n_base, n):
     raise ValueError(f"rows must be one of {ROW_SETS}, got {rows!r}")
 
 
+def _is_auto(value):
+    return value is None or (isinstance(value, str) and value.lower() == "auto")
+
+
+def resolve_temperature(value, logit_scale):
+    """tau for TRAINER.SAR.TEMPERATURE: a number as given, or (None / ``auto``) 1 / the
+    backbone's logit scale.
+
+    CLIP turns cosines into class probabilities at its own learned scale (100 for OpenAI's
+    checkpoints, so auto gives 0.01 there). A smaller model learns a smaller scale over a wider
+    spread of cosines: 1 / 100 would make every teacher row nearly one-hot and L_SAR a hard,
+    spiky nearest-neighbour match (docs/toy_world.md).
+    """
+    if _is_auto(value):
+        return 1.0 / float(logit_scale)
+    return float(value)
+
+
 def sample_novel(bank_size, num_novel, generator):
     """``num_novel`` distinct bank indices (sorted); the whole bank for -1 or more than it holds."""
     if num_novel < 0 or num_novel >= bank_size:
@@ -98,8 +116,9 @@ def check_sar_cfg(cfg, cfg_node):
         if sar[key] not in choices:
             raise ValueError(f"TRAINER.SAR.{key} must be one of {', '.join(choices)}, "
                              f"got {sar[key]!r}")
-    if not float(sar.TEMPERATURE) > 0:
-        raise ValueError(f"TRAINER.SAR.TEMPERATURE must be > 0, got {sar.TEMPERATURE!r}")
+    if not _is_auto(sar.TEMPERATURE) and not (
+            isinstance(sar.TEMPERATURE, (int, float)) and sar.TEMPERATURE > 0):
+        raise ValueError(f"TRAINER.SAR.TEMPERATURE must be > 0 or auto, got {sar.TEMPERATURE!r}")
     if not float(sar.WEIGHT) >= 0:
         raise ValueError(f"TRAINER.SAR.WEIGHT must be >= 0, got {sar.WEIGHT!r}")
     if isinstance(sar.NUM_NOVEL, bool) or not isinstance(sar.NUM_NOVEL, int) or sar.NUM_NOVEL < -1:
@@ -121,13 +140,13 @@ class SARRegularizer:
     and augmentations as its baseline.
     """
 
-    def __init__(self, features, n_base, sar_cfg, seed):
+    def __init__(self, features, n_base, sar_cfg, seed, logit_scale=100.0):
         self.features = features
         self.n_base = n_base
         self.bank_size = features.shape[0] - n_base
         self.num_novel = int(sar_cfg.NUM_NOVEL)
         self.weight = float(sar_cfg.WEIGHT)
-        self.temperature = float(sar_cfg.TEMPERATURE)
+        self.temperature = resolve_temperature(sar_cfg.TEMPERATURE, logit_scale)
         self.divergence = sar_cfg.DIVERGENCE
         self.rows = sar_cfg.ROWS
         self.seed = seed
@@ -202,11 +221,13 @@ class SARMixin:
         template = sar_cfg.TEMPLATE + (f" ({table} table)" if sar_cfg.TEMPLATE == "dataset" else "")
         features = hand_crafted_features(model.text_encoder, texts).to(self.device)
         seed = cfg.SEED if cfg.SEED >= 0 else torch.Generator().seed()
-        self.sar = SARRegularizer(features, len(base), sar_cfg, seed)
+        logit_scale = model.logit_scale.exp().item()
+        self.sar = SARRegularizer(features, len(base), sar_cfg, seed, logit_scale=logit_scale)
         per_step = "all" if sar_cfg.NUM_NOVEL < 0 else min(sar_cfg.NUM_NOVEL, len(bank))
         print(f"SAR: bank of {len(bank)} novel classes (NOVEL_SOURCE {sar_cfg.NOVEL_SOURCE}), "
               f"M = {per_step} per step (NUM_NOVEL {sar_cfg.NUM_NOVEL}, sampler seed {seed}), "
-              f"lambda = {self.sar.weight}, tau = {self.sar.temperature}, "
+              f"lambda = {self.sar.weight}, tau = {self.sar.temperature:.4g} "
+              f"(TEMPERATURE {sar_cfg.TEMPERATURE}; logit scale {logit_scale:.1f}), "
               f"divergence {self.sar.divergence}, rows {self.sar.rows}, "
               f"template {template}, {len(base)} base classes")
 
