@@ -14,22 +14,23 @@ MODEL_FILE = "toy_clip.pt"
 DATA_FOLDER = "data"
 
 
-def pretrain_compact(seed, steps, out):
+def pretrain_compact(seed, steps, out, crop_share=0.5):
     from .pretrain import ARCH, pretrain
 
-    state, token_ids, stats = pretrain(seed=seed, steps=steps)
+    state, token_ids, stats = pretrain(seed=seed, steps=steps, crop_share=crop_share)
     meta = {"pretrain_seed": seed, **stats, "arch": ARCH}
     save_compact(out, state, token_ids, ARCH, init_seed=seed, meta=meta)
     print(f"wrote {out} ({json.dumps(stats)})")
     return out
 
 
-def make(out, seed, model, pretrain_seed, steps, counts, colours, shapes, style="dataset"):
+def make(out, seed, model, pretrain_seed, steps, counts, colours, shapes, style="dataset",
+         crop_share=0.5):
     """Write ``out/toy_clip.pt`` and the data root ``out/data``; returns their paths."""
     out = Path(out)
     if pretrain_seed is not None:
         compact = out / f"toy_clip_seed{pretrain_seed}.compact.pt"
-        model = pretrain_compact(pretrain_seed, steps, compact)
+        model = pretrain_compact(pretrain_seed, steps, compact, crop_share)
     state, meta = read_compact(model)
     clip_path = write_clip_checkpoint(state, out / MODEL_FILE)
     world = make_world(seed, n_base_colours=colours[0], n_new_colours=colours[1], n_shapes=shapes)
@@ -59,6 +60,9 @@ def build_parser():
     pre.add_argument("--seed", type=int, default=0, help="pretraining seed (init, images, order)")
     pre.add_argument("--steps", type=int, default=3000, help="contrastive steps")
     pre.add_argument("--out", required=True, help="compact model file to write")
+    pre.add_argument("--crop-share", type=float, default=0.5,
+                     help="share of images seen through the trainers' random resized crop "
+                          "(0: a crop-naive model, the stress world of docs/toy_world.md)")
     mk = sub.add_parser("make", help="write a model checkpoint and a world's data root",
                         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     mk.add_argument("--out", required=True, help="folder for toy_clip.pt and data/")
@@ -76,6 +80,8 @@ def build_parser():
     mk.add_argument("--shapes", type=int, default=6, help="shapes of the dataset's classes")
     mk.add_argument("--style", choices=("dataset", "pretrain"), default="dataset",
                     help="how the dataset's images look: its own style, or pretraining's")
+    mk.add_argument("--crop-share", type=float, default=0.5,
+                    help="with --pretrain-seed: share of images seen through the random crop")
     bn = sub.add_parser("bench", help="the base-to-new table on a world, via the scripts",
                         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     bn.add_argument("--world", required=True, help="a folder written by 'make'")
@@ -109,12 +115,13 @@ def main(argv=None):
     args = build_parser().parse_args(argv)
     try:
         if args.command == "pretrain":
-            pretrain_compact(args.seed, args.steps, args.out)
+            pretrain_compact(args.seed, args.steps, args.out, args.crop_share)
         elif args.command == "bench":
             return run_bench(args)
         else:
             make(args.out, args.seed, args.model, args.pretrain_seed, args.steps,
-                 tuple(args.images), tuple(args.colours), args.shapes, args.style)
+                 tuple(args.images), tuple(args.colours), args.shapes, args.style,
+                 args.crop_share)
     except ValueError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

@@ -87,7 +87,7 @@ def _random_resized_crop(image, generator, scale=(0.08, 1.0), ratio=(3 / 4, 4 / 
     return image
 
 
-def augment(images, generator):
+def augment(images, generator, crop_share=0.5):
     """The downstream training augmentation for half the batch (random resized crop), small
     shifts for the other half, and horizontal flips: the tower then knows what crops look like,
     as a large CLIP does, and prompt tuning on crops does not fight its features."""
@@ -95,7 +95,8 @@ def augment(images, generator):
     padded = F.pad(images.permute(0, 3, 1, 2).float(), (3, 3, 3, 3), mode="replicate")
     dx = torch.randint(0, 7, (n,), generator=generator)
     dy = torch.randint(0, 7, (n,), generator=generator)
-    crop = torch.rand(n, generator=generator) < 0.5
+    # crop_share 0 draws nothing extra: a crop-naive run keeps the random stream it always had
+    crop = (torch.rand(n, generator=generator) < crop_share) if crop_share > 0 else [False] * n
     out = torch.stack([
         _random_resized_crop(padded[i, :, 3:3 + h, 3:3 + w], generator) if crop[i]
         else padded[i, :, dy[i]:dy[i] + h, dx[i]:dx[i] + w] for i in range(n)])
@@ -141,7 +142,8 @@ def _param_groups(model, tokens):
             {"params": no_decay + [tokens.rows], "weight_decay": 0.0}]
 
 
-def pretrain(seed=0, steps=3000, per_class=48, batch_classes=80, lr=2e-3, log=print):
+def pretrain(seed=0, steps=3000, per_class=48, batch_classes=80, lr=2e-3, crop_share=0.5,
+             log=print):
     """Train the tiny CLIP; returns ``(state_dict in OpenAI's layout, token_ids, stats)``."""
     torch.manual_seed(seed)
     generator = torch.Generator().manual_seed(seed)
@@ -166,7 +168,7 @@ def pretrain(seed=0, steps=3000, per_class=48, batch_classes=80, lr=2e-3, log=pr
     for step in range(steps):
         classes = torch.randperm(n_classes, generator=generator)[:batch_classes]
         pick = torch.randint(0, per_class, (len(classes),), generator=generator)
-        images = to_clip_input(augment(pool[classes, pick], generator))
+        images = to_clip_input(augment(pool[classes, pick], generator, crop_share))
         which = torch.randint(0, tokens.shape[1], (len(classes),), generator=generator)
         batch_tokens = tokens[classes, which]
         image_features = F.normalize(model.visual(images), dim=-1)
@@ -190,7 +192,8 @@ def pretrain(seed=0, steps=3000, per_class=48, batch_classes=80, lr=2e-3, log=pr
     state = {k: v.detach().clone() for k, v in model.state_dict().items()
              if not k.endswith("attn_mask")}
     tenth = max(steps // 10, 1)
-    stats = {"steps": steps, "first_loss": round(sum(losses[:tenth]) / tenth, 4),
+    stats = {"steps": steps, "crop_share": crop_share,
+             "first_loss": round(sum(losses[:tenth]) / tenth, 4),
              "final_loss": round(sum(losses[-tenth:]) / tenth, 4),
              "logit_scale": round(model.logit_scale.exp().item(), 2),
              "seconds": round(time.time() - started, 1)}
