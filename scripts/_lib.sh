@@ -195,7 +195,9 @@ sar_env() {
     [[ ${#SAR_PY[@]} -gt 0 ]] || SAR_PY=(python3)
     local i # PYTHON=.venv/bin/python names the caller's .venv, not the repository's
     for i in "${!SAR_PY[@]}"; do
-        [[ ${SAR_PY[i]} == */* && -e ${SAR_PY[i]} ]] && SAR_PY[i]=$(sar_abs_path "${SAR_PY[i]}")
+        if [[ ${SAR_PY[i]} == */* && -e ${SAR_PY[i]} ]]; then
+            SAR_PY[i]=$(sar_abs_path "${SAR_PY[i]}")
+        fi
     done
 }
 

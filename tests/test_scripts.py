@@ -854,3 +854,10 @@ def test_end_to_end_grid_on_a_pool_of_two_fake_gpus(tmp_path):
         assert row["complete"] == "True"
         log = (output / "train_base" / tail / "seed1" / "log.txt").read_text()
         assert f"WEIGHT: {float(weight)}" in log  # "2" reached train.py and became 2.0
+
+
+def test_scripts_run_with_the_default_python(env):
+    """PYTHON unset means plain python3: the script must not stop silently on that name."""
+    e = {k: v for k, v in env.items() if k != "PYTHON"}
+    proc = bash("coop/base2new_train.sh", "eurosat", "1", env={**e, "DRY_RUN": "1"}, check=0)
+    assert proc.stdout.startswith("python3 train.py "), proc.stderr
