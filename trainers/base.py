@@ -16,6 +16,7 @@ from dassl.engine import TrainerX
 from dassl.metrics import compute_accuracy
 from dassl.optim import build_lr_scheduler, build_optimizer
 from dassl.utils import load_checkpoint, load_pretrained_weights, set_random_seed
+from trainers import feature_cache
 from trainers.backbone import (
     PRECISIONS,
     apply_precision,
@@ -239,7 +240,7 @@ class PromptTrainer(TrainerX):
         Wrapping the engine's test() (ours or upstream Dassl's) keeps its loop and log lines."""
         self._eval_pass, self._eval_text = True, None
         try:
-            return super().test(split)
+            return feature_cache.run_test(self, split, super().test)
         finally:
             self._eval_pass, self._eval_text = False, None
 
