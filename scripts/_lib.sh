@@ -16,6 +16,8 @@
 #   EXP_TAG      appended to the config folder name, <CFG>_<EXP_TAG>, to keep ablations apart
 #   LOADEP       epoch a test step loads (default: OPTIM.MAX_EPOCH of the run)
 #   DRY_RUN      if non-empty, print the train.py command instead of running it
+#   FEATURE_CACHE  folder of frozen test-set image features shared by every job of a sweep
+#                (TEST.FEATURE_CACHE; off when empty; see README "Performance")
 
 SAR_REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 SAR_SCRIPTS="$SAR_REPO/scripts"
@@ -238,6 +240,11 @@ sar_require_model() {
 # sar_train_py ARGS...: runs `python train.py ARGS` from the repository root.
 sar_train_py() {
     local -a cmd=("${SAR_PY[@]}" train.py "$@")
+    if [[ -n ${FEATURE_CACHE:-} ]]; then
+        local cache=$FEATURE_CACHE
+        [[ $cache == /* ]] || cache="$PWD/$cache"
+        cmd+=(TEST.FEATURE_CACHE "$cache")
+    fi
     if [[ -n ${DRY_RUN:-} ]]; then
         printf '%q ' "${cmd[@]}"
         printf '\n'

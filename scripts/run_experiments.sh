@@ -21,6 +21,7 @@ options (each also read from the environment variable in brackets):
   --count           print the number of jobs and exit
   --job I           run only job I (0-based) of the list, as a Slurm array task does
   --dry-run         print the train.py commands instead of running them
+  --feature-cache D share frozen test-set image features in folder D (TEST.FEATURE_CACHE) [FEATURE_CACHE]
   --no-table        do not print the parsed results at the end
 KEY VALUE pairs are appended to every train.py call's opts. DATA, OUTPUT, PYTHON, EXP_TAG and
 CONFIG_ROOT are read by the per-trainer scripts (see scripts/_lib.sh).
@@ -41,6 +42,10 @@ mode=run job_index="" table=1
 opts=()
 while [[ $# -gt 0 ]]; do
     case $1 in
+        --feature-cache)
+            [[ $# -ge 2 ]] || sar_die "$1 needs a value"
+            export FEATURE_CACHE=$2 && shift 2
+            ;;
         --datasets | --seeds | --shots | --stage | --job)
             [[ $# -ge 2 ]] || sar_die "$1 needs a value"
             case $1 in
