@@ -54,6 +54,35 @@ DEFAULT_CONFIGS = {
 COMPILE_WARMUP = 3
 
 
+class SavedBytes:
+    """Bytes autograd keeps between forward and backward: every tensor saved for backward,
+    counted once per storage (views and repeats share one), frozen weights left out (they are
+    resident anyway). Counted on any device, so the CPU gives the GPU's activation memory."""
+
+    def __init__(self, *modules):
+        tensors = [t for m in modules for t in (*m.parameters(), *m.buffers())]
+        self.excluded = {t.untyped_storage().data_ptr() for t in tensors}
+        self.storages = {}
+
+    def pack(self, tensor):
+        storage = tensor.untyped_storage()
+        if storage.data_ptr() not in self.excluded:
+            self.storages[storage.data_ptr()] = storage.nbytes()
+        return tensor
+
+    def __enter__(self):
+        self._hooks = torch.autograd.graph.saved_tensors_hooks(self.pack, lambda tensor: tensor)
+        self._hooks.__enter__()
+        return self
+
+    def __exit__(self, *exc):
+        self._hooks.__exit__(*exc)
+
+    @property
+    def mib(self):
+        return sum(self.storages.values()) / 2**20
+
+
 def baseline_of(trainer):
     return trainer[: -len("_SAR")] if trainer.endswith("_SAR") else trainer
 

@@ -27,7 +27,7 @@ from trainers.backbone import (
 )
 from trainers.compilation import compile_settings, compile_towers, mark_step_begin
 from trainers.prompts import ClassTokens
-from trainers.text_encoder import TextEncoder
+from trainers.text_encoder import TextEncoder, text_checkpointing
 
 CLASS_DEPENDENT_BUFFERS = ("token_prefix", "token_suffix")
 
@@ -144,6 +144,7 @@ class PromptTrainer(TrainerX):
                 f"TRAINER.{self.cfg_node}.PREC must be one of {PRECISIONS}, got {prec!r}"
             )
         compile_settings(cfg)  # a bad TRAINER.COMPILE.MODE fails before anything is built
+        text_checkpointing(cfg)
 
     def build_custom_clip(self, cfg, classnames, clip_model):
         if self.custom_clip_class is None:
@@ -160,6 +161,7 @@ class PromptTrainer(TrainerX):
         apply_precision(clip_model, self.prec)
         print(f"Building custom CLIP (precision: {self.prec})")
         self.model = self.build_custom_clip(cfg, classnames, clip_model)
+        self.model.text_encoder.recompute_blocks = text_checkpointing(cfg)
         learnable = getattr(self.model, self.learnable_module)
         for name, param in self.model.named_parameters():
             param.requires_grad_(name.startswith(self.learnable_module + "."))
