@@ -157,11 +157,13 @@ def timed_test(trainer, cache_dir):
 def cache(args):
     with tempfile.TemporaryDirectory() as tmp:
         root = args.root
-        if not root:  # --tiny: a synthetic EuroSAT root
+        if not root:  # a synthetic EuroSAT: 40 tiny images, or 500 of 256 px for a real tower
             from tools.make_synthetic_data import write_synthetic_root
 
             root = os.path.join(tmp, "data")
-            write_synthetic_root(root, datasets=["EuroSAT"])
+            real = args.arch != "tiny"
+            write_synthetic_root(root, datasets=["EuroSAT"], image_size=256 if real else 32,
+                                 images_per_class=(16, 4, 50) if real else (16, 4, 4))
         with contextlib.redirect_stdout(io.StringIO()):
             trainer = build_trainer(cache_cfg(args, root, args.dataset))
         times = {"no cache": [], "cold cache": [], "cache hit": []}
