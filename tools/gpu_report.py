@@ -60,11 +60,11 @@ SECTIONS = [
 TINY_STEPS = ["--steps", "1", "--warmup", "1"]
 
 
-def section_argv(arguments, tiny):
+def section_argv(arguments, tiny, steps=10):
     """The section's command line; ``--tiny`` keeps its shape on the tiny CLIP and the CPU."""
     argv = arguments.split()
     if not tiny:
-        return argv
+        return argv if "--steps" in argv else argv + ["--steps", str(steps)]
     argv = [a if a != "reduce-overhead" else "default" for a in argv]
     if "--compile" in argv:  # tracing dominates on the CPU: one trainer, no code generation
         start = argv.index("--trainers") + 1
@@ -101,7 +101,7 @@ def report(args):
     lines = ["# GPU figures (tools/gpu_report.py)", "", environment(), ""]
     start = time.perf_counter()
     for title, tool, arguments in SECTIONS:
-        argv = section_argv(arguments, args.tiny)
+        argv = section_argv(arguments, args.tiny, args.steps)
         command = f"python tools/{tool.__name__.split('.')[-1]}.py {' '.join(argv)}"
         lines += [f"## {title}", "", f"`{command}`", ""]
         if time.perf_counter() - start > args.budget:
@@ -124,6 +124,8 @@ def parse_args(argv):
     parser.add_argument("--out", default="gpu_report.md", help="markdown report to write")
     parser.add_argument("--budget", type=float, default=450,
                         help="seconds after which the remaining sections are skipped")
+    parser.add_argument("--steps", type=int, default=10,
+                        help="timed steps (repetitions) per row, where a section sets none")
     parser.add_argument("--tiny", action="store_true", help="CPU smoke run of every section")
     return parser.parse_args(argv)
 
