@@ -4,6 +4,7 @@ CoCoOp, whose prompts read the image), and never stale after training steps."""
 import pytest
 import torch
 
+from dassl.utils import set_random_seed
 from tests.helpers import eurosat_setup, train_steps
 from tests.test_feature_cache import build, evaluated_logits, per_batch_logits
 
@@ -56,3 +57,28 @@ def test_outside_a_pass_inference_encodes_the_text_each_call(setup, tmp_path, mo
     trainer.model_inference(image)
     trainer.model_inference(image)
     assert len(calls) == 2
+
+
+@pytest.mark.parametrize("name", ["KgCoOp_SAR", "MaPLe_SAR"])
+def test_text_checkpoint_knob_gives_the_same_loss_and_gradients(setup, tmp_path, name):
+    """TRAINER.TEXT_CHECKPOINT through the trainer's own loss (SAR's extra classes included)."""
+    results = []
+    for recompute in ("False", "True"):
+        set_random_seed(1)  # MaPLe's deep prompts start random
+        trainer = build(setup, tmp_path / recompute, name,
+                        extra=["TRAINER.TEXT_CHECKPOINT", recompute])
+        assert trainer.model.text_encoder.recompute_blocks is (recompute == "True")
+        trainer.build_sar()
+        trainer.set_model_mode("train")
+        set_random_seed(1)  # the same batch and augmentation for both runs
+        batch = next(iter(trainer.train_loader_x))
+        image, label = trainer.parse_batch_train(batch)
+        terms, _ = trainer.compute_loss(image, label)
+        sum(terms.values()).backward()
+        grads = {n: p.grad.clone() for n, p in trainer.model.named_parameters()
+                 if p.grad is not None}
+        results.append(({k: v.detach() for k, v in terms.items()}, grads))
+    (terms, grads), (terms_r, grads_r) = results
+    assert terms.keys() == terms_r.keys() and grads.keys() == grads_r.keys() and grads
+    assert all(torch.equal(terms[k], terms_r[k]) for k in terms)
+    assert all(torch.equal(grads[k], grads_r[k]) for k in grads)
