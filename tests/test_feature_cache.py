@@ -183,3 +183,11 @@ def test_two_processes_racing_on_one_cache_both_end_correct(setup, tmp_path):
     entry = only_entry(cache)
     key = json.loads((entry / "manifest.json").read_text())["key"]
     assert feature_cache.load_entry(str(entry), key) is not None
+
+
+@pytest.mark.parametrize("name", ["ZeroshotCLIP", "CoOp"])
+def test_an_unwritable_cache_folder_fails_before_anything_runs(setup, tmp_path, name):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    with pytest.raises(ValueError, match="TEST.FEATURE_CACHE .*file/cache: cannot create it"):
+        build(setup, tmp_path, name, cache=blocker / "cache")

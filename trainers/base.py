@@ -145,6 +145,8 @@ class PromptTrainer(TrainerX):
             )
         compile_settings(cfg)  # a bad TRAINER.COMPILE.MODE fails before anything is built
         text_checkpointing(cfg)
+        if not getattr(self.custom_clip_class, "prompted_image_tower", False):
+            feature_cache.check_root(cfg)  # (MaPLe and PromptSRC ignore the cache)
 
     def build_custom_clip(self, cfg, classnames, clip_model):
         if self.custom_clip_class is None:

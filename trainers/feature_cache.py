@@ -48,6 +48,20 @@ def cache_root(cfg):
     return cfg.TEST.get("FEATURE_CACHE", "") or ""
 
 
+def check_root(cfg):
+    """Fail before training, in one line, if TEST.FEATURE_CACHE cannot be written."""
+    root = cache_root(cfg)
+    if not root:
+        return
+    try:
+        os.makedirs(root, exist_ok=True)
+    except OSError as error:
+        message = f"TEST.FEATURE_CACHE {root}: cannot create it ({error.strerror})"
+        raise ValueError(message) from None
+    if not os.access(root, os.W_OK | os.X_OK):
+        raise ValueError(f"TEST.FEATURE_CACHE {root}: not writable")
+
+
 def run_test(trainer, split, plain_test):
     """The trainer's ``test(split)``: through the cache when it is on and the image tower is
     frozen, else the engine's own loop ``plain_test``."""

@@ -16,6 +16,10 @@ class ZeroshotCLIP(TrainerX):
 
     prompted_image_tower = False
 
+    def check_cfg(self, cfg):
+        super().check_cfg(cfg)
+        feature_cache.check_root(cfg)
+
     def build_model(self):
         cfg = self.cfg
         self.prec = resolve_precision(cfg.TRAINER.COOP.PREC, self.device)
