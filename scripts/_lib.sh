@@ -17,6 +17,8 @@
 #   LOADEP       epoch a test step loads (default: OPTIM.MAX_EPOCH of the run)
 #   DRY_RUN      if non-empty, print the train.py command instead of running it (DATA need
 #                not exist then)
+#   FEATURE_CACHE  folder of frozen test-set image features shared by every job of a sweep
+#                (TEST.FEATURE_CACHE; off when empty; see README "Performance")
 # Relative paths (DATA, OUTPUT, CONFIG_ROOT, a path in PYTHON, and file paths among the KEY
 # VALUE opts such as MODEL.BACKBONE.NAME) are relative to the caller's folder, although train.py
 # runs from the repository root.
@@ -288,6 +290,11 @@ sar_require_model() {
 # sar_train_py ARGS...: runs `python train.py ARGS` from the repository root.
 sar_train_py() {
     local -a cmd=("${SAR_PY[@]}" train.py "$@")
+    if [[ -n ${FEATURE_CACHE:-} ]]; then
+        local cache=$FEATURE_CACHE
+        [[ $cache == /* ]] || cache="$PWD/$cache"
+        cmd+=(TEST.FEATURE_CACHE "$cache")
+    fi
     if [[ -n ${DRY_RUN:-} ]]; then
         printf '%q ' "${cmd[@]}"
         printf '\n'

@@ -27,6 +27,7 @@ options (each also read from the environment variable in brackets):
                     CUDA_VISIBLE_DEVICES, one log per job under OUTPUT/logs/
   --per-gpu K       with --gpus: K jobs at a time on each GPU (default: 1)
   --dry-run         print the train.py commands instead of running them
+  --feature-cache D share frozen test-set image features in folder D (TEST.FEATURE_CACHE) [FEATURE_CACHE]
   --no-table        do not print the parsed results at the end
 KEY VALUE pairs are appended to every train.py call's opts. DATA, OUTPUT, PYTHON, EXP_TAG and
 CONFIG_ROOT are read by the per-trainer scripts (see scripts/_lib.sh).
@@ -47,6 +48,10 @@ parse_options() {
     opts=() grid_specs=()
     while [[ $# -gt 0 ]]; do
         case $1 in
+            --feature-cache)
+                [[ $# -ge 2 ]] || sar_die "$1 needs a value"
+                export FEATURE_CACHE=$2 && shift 2
+                ;;
             --datasets | --seeds | --shots | --stage | --job | --grid | --gpus | --per-gpu)
                 [[ $# -ge 2 ]] || sar_die "$1 needs a value"
                 case $1 in

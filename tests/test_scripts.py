@@ -58,6 +58,7 @@ ENV_KNOBS = [
     "EXP_TAG",
     "LOADEP",
     "DRY_RUN",
+    "FEATURE_CACHE",
     "DATASETS",
     "SEEDS",
     "SHOTS",
@@ -718,6 +719,17 @@ def stubs_alive(tmp_path):
         except OSError:
             continue
     return alive
+
+
+def test_feature_cache_reaches_every_train_py_call_of_a_sweep(env, tmp_path):
+    bash("run_experiments.sh", "coop", "base2new", "--datasets", "dtd", "--seeds", "1",
+         "--feature-cache", "fc", "--no-table", "--", "OPTIM.MAX_EPOCH", "1", env=env, check=0,
+         cwd=tmp_path)
+    bash("zeroshotclip/base2new_test.sh", "dtd", "1", env={**env, "FEATURE_CACHE": "/abs/fc"},
+         check=0)
+    train, test, zero_shot = calls(env)
+    for args, cache in ((train, tmp_path / "fc"), (test, tmp_path / "fc"), (zero_shot, "/abs/fc")):
+        assert opts_of(args)[-2:] == ["TEST.FEATURE_CACHE", str(cache)]
 
 
 # --- the real configs (once they exist) -------------------------------------------------------

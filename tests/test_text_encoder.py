@@ -53,3 +53,52 @@ def test_hand_crafted_features_are_normalized_template_means(clip_model):
     single = single / single.norm(dim=-1, keepdim=True)
     expected = single.mean(0) / single.mean(0).norm()
     assert torch.allclose(features[0], expected, atol=1e-5)
+
+
+def coop_text_loss(clip_model, names, recompute, deep=False):
+    """Loss and gradients of a learnable context (and deep prompts) through the text tower,
+    and the MiB autograd kept for backward."""
+    from tools.benchmark import SavedBytes
+
+    encoder = TextEncoder(clip_model)
+    encoder.recompute_blocks = recompute
+    tokens = ClassTokens.build(clip_model, names, "X X X X", 4)
+    ctx = torch.randn(4, 64, generator=torch.Generator().manual_seed(0)).requires_grad_()
+    prompts_deep = [torch.randn(4, 64, generator=torch.Generator().manual_seed(1))
+                    .requires_grad_()] if deep else None
+    with SavedBytes(clip_model) as saved:
+        features = encoder(assemble_prompts(ctx, tokens), tokens.tokenized,
+                           deep_prompts=prompts_deep, max_len=tokens.max_len)
+        loss = (features / features.norm(dim=-1, keepdim=True)).sum(0).square().mean()
+    loss.backward()
+    grads = [ctx.grad] + ([prompts_deep[0].grad] if deep else [])
+    return loss.detach(), grads, saved.mib
+
+
+@pytest.mark.parametrize("deep", [False, True])
+def test_recomputed_blocks_give_the_same_loss_and_gradients(clip_model, deep):
+    names = ["river", "sea or lake", "industrial buildings", "pasture land"]
+    loss, grads, _ = coop_text_loss(clip_model, names, recompute=False, deep=deep)
+    loss_r, grads_r, _ = coop_text_loss(clip_model, names, recompute=True, deep=deep)
+    assert torch.equal(loss, loss_r)
+    assert all(torch.equal(a, b) for a, b in zip(grads, grads_r))
+
+
+def test_recomputed_blocks_cut_saved_bytes_3x_at_1000_classes(clip_model):
+    from open_clip.zero_shot_metadata import IMAGENET_CLASSNAMES
+
+    names = list(IMAGENET_CLASSNAMES)
+    *_, plain = coop_text_loss(clip_model, names, recompute=False)
+    *_, lean = coop_text_loss(clip_model, names, recompute=True)
+    assert plain / lean >= 3, (plain, lean)
+
+
+def test_text_checkpoint_knob_is_read_with_get():
+    from yacs.config import CfgNode
+
+    from trainers.text_encoder import text_checkpointing
+
+    assert text_checkpointing(CfgNode({"TRAINER": CfgNode()})) is False
+    assert text_checkpointing(CfgNode({"TRAINER": CfgNode({"TEXT_CHECKPOINT": True})})) is True
+    with pytest.raises(ValueError, match="TRAINER.TEXT_CHECKPOINT must be True or False"):
+        text_checkpointing(CfgNode({"TRAINER": CfgNode({"TEXT_CHECKPOINT": "yes"})}))

@@ -12,7 +12,14 @@ ratio of each SAR variant to its own baseline. Record GPU figures in docs/benchm
     python tools/benchmark.py textenc --class-counts 100 500 1000   # FLOP rate vs matmul peak
 
 ``--compile MODE`` adds a row per trainer with ``TRAINER.COMPILE.MODE`` set (torch.compile of
-both towers), timed after at least 3 warm-up steps, which compile it.
+both towers), timed after at least 3 warm-up steps, which compile it. ``--text-checkpoint`` adds
+a row per trainer with ``TRAINER.TEXT_CHECKPOINT`` on and its time and saved-bytes ratios.
+
+Fairness: every row is built and warmed up before any is timed, then the rows take turns, one
+step each, in alternating order; the table gives the median and the min-max spread. Ratios of
+rows from one run are what to quote on a shared machine. "saved MiB" is the memory autograd
+keeps for backward (tensors saved by the forward, once per storage, frozen weights excluded),
+counted on any device; "peak GiB" needs CUDA. A "-" means the figure does not apply.
 """
 
 import argparse
@@ -22,6 +29,7 @@ import sys
 import tempfile
 import time
 from types import SimpleNamespace
+from typing import NamedTuple
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -52,6 +60,35 @@ DEFAULT_CONFIGS = {
 
 
 COMPILE_WARMUP = 3
+
+
+class SavedBytes:
+    """Bytes autograd keeps between forward and backward: every tensor saved for backward,
+    counted once per storage (views and repeats share one), frozen weights left out (they are
+    resident anyway). Counted on any device, so the CPU gives the GPU's activation memory."""
+
+    def __init__(self, *modules):
+        tensors = [t for m in modules for t in (*m.parameters(), *m.buffers())]
+        self.excluded = {t.untyped_storage().data_ptr() for t in tensors}
+        self.storages = {}
+
+    def pack(self, tensor):
+        storage = tensor.untyped_storage()
+        if storage.data_ptr() not in self.excluded:
+            self.storages[storage.data_ptr()] = storage.nbytes()
+        return tensor
+
+    def __enter__(self):
+        self._hooks = torch.autograd.graph.saved_tensors_hooks(self.pack, lambda tensor: tensor)
+        self._hooks.__enter__()
+        return self
+
+    def __exit__(self, *exc):
+        self._hooks.__exit__(*exc)
+
+    @property
+    def mib(self):
+        return sum(self.storages.values()) / 2**20
 
 
 def baseline_of(trainer):
@@ -115,51 +152,34 @@ def median_seconds(step, device, steps, warmup):
     return statistics.median(times)
 
 
-def time_steps(trainer, batch, image_size, steps, warmup):
-    device = trainer.device
-    batch_dict = {
-        "img": torch.randn(batch, 3, image_size, image_size, device=device),
-        "label": torch.randint(0, trainer.num_classes, (batch,), device=device),
-    }
-    cuda = device.type == "cuda"
-    if cuda:
-        torch.cuda.synchronize()
-        torch.cuda.reset_peak_memory_stats()
+class Row(NamedTuple):
+    """One benchmarked setting of one trainer."""
 
-    def step(index):
-        trainer.batch_idx = index
-        trainer.forward_backward(batch_dict)
-
-    seconds = median_seconds(step, device.type, steps, warmup)
-    peak = torch.cuda.max_memory_allocated() / 2**30 if cuda else float("nan")
-    return seconds * 1000, peak
+    trainer: str
+    prec: str
+    full_context: bool = False  # the upstream-equivalent 77-token text pass
+    compile_mode: str = ""
+    text_checkpoint: bool = False
 
 
-def run_one(spec, args, bank_file):
-    trainer, prec, full_context, compile_mode = spec
+def build_row(row, args, bank_file):
+    """The row's trainer and synthetic batch, built before any row is timed."""
     device = benchmark_device(args)
-    classnames = list(IMAGENET_CLASSNAMES[: args.classes])
-    cfg = build_cfg(trainer, args.arch, prec, args.batch or 0, args.novel, bank_file, device,
-                    compile_mode, args.compile_backend)
+    cfg = build_cfg(row.trainer, args.arch, row.prec, args.batch or 0, args.novel, bank_file,
+                    device, row.compile_mode, args.compile_backend)
+    cfg.TRAINER.TEXT_CHECKPOINT = row.text_checkpoint
     batch = args.batch or cfg.DATALOADER.TRAIN_X.BATCH_SIZE
     cfg.DATALOADER.TRAIN_X.BATCH_SIZE = batch
     cfg.freeze()
-    TextEncoder.exact_truncation = not full_context
-    try:
-        instance = offline_trainer(trainer, cfg, classnames)
-        image_size = cfg.INPUT.SIZE[0]
-        # compiled rows compile (and may recompile once for new shapes) in their first steps
-        warmup = max(args.warmup, COMPILE_WARMUP) if compile_mode else args.warmup
-        ms, peak = time_steps(instance, batch, image_size, args.steps, warmup)
-    finally:
-        TextEncoder.exact_truncation = True
-    del instance
-    if device == "cuda":
-        torch.cuda.empty_cache()
-    return {"trainer": trainer, "prec": instance_prec(prec, device),
-            "context": "77 (upstream)" if full_context else "exact",
-            "compile": compile_mode or "-", "batch": batch,
-            "ms/step": ms, "images/s": batch / ms * 1000, "peak GiB": peak}
+    before = allocated_bytes(device)
+    instance = offline_trainer(row.trainer, cfg, benchmark_classnames(args))
+    instance.model.text_encoder.exact_truncation = not row.full_context
+    size = cfg.INPUT.SIZE[0]
+    dev = instance.device
+    data = {"img": torch.randn(batch, 3, size, size, device=dev),
+            "label": torch.randint(0, instance.num_classes, (batch,), device=dev)}
+    return SimpleNamespace(row=row, trainer=instance, data=data, batch=batch, times=[],
+                           resident=allocated_bytes(device) - before, peak=0, saved=None)
 
 
 def benchmark_device(args):
@@ -170,42 +190,139 @@ def instance_prec(prec, device):
     return prec if device == "cuda" else f"{prec}->fp32 (cpu)"
 
 
-def benchmark(args):
-    specs = [(trainer, args.prec, False, "") for trainer in args.trainers]
+def benchmark_classnames(args):
+    return list(IMAGENET_CLASSNAMES[: args.classes])
+
+
+def allocated_bytes(device):
+    return torch.cuda.memory_allocated() if device == "cuda" else 0
+
+
+def run_step(built, index):
+    built.trainer.batch_idx = index
+    built.trainer.forward_backward(built.data)
+
+
+def warm_up(built_rows, warmup):
+    """Untimed steps, round-robin, so no row pays the process's own warm-up for the others;
+    compiled rows get at least COMPILE_WARMUP (they compile, maybe twice, in their first)."""
+    counts = [max(warmup, COMPILE_WARMUP) if b.row.compile_mode else warmup for b in built_rows]
+    for index in range(max(counts, default=0)):
+        for built, count in zip(built_rows, counts):
+            if index < count:
+                run_step(built, index)
+
+
+def count_saved(built_rows):
+    """One untimed step per row with saved-tensor hooks: the bytes kept for backward."""
+    for built in built_rows:
+        with SavedBytes(built.trainer.model) as saved:
+            run_step(built, 0)
+        built.saved = saved.mib
+
+
+def time_interleaved(built_rows, device, steps):
+    """``steps`` rounds, each timing one step of every row, in alternating order (A B, B A):
+    load from other jobs and clock drift fall on every row alike."""
+    for round_index in range(steps):
+        order = built_rows if round_index % 2 == 0 else built_rows[::-1]
+        for built in order:
+            synchronize(device)
+            before = allocated_bytes(device)
+            if device == "cuda":
+                torch.cuda.reset_peak_memory_stats()
+            start = time.perf_counter()
+            run_step(built, round_index)
+            synchronize(device)
+            built.times.append(time.perf_counter() - start)
+            if device == "cuda":  # this row's own weights plus its step's transient peak
+                step_peak = torch.cuda.max_memory_allocated() - before
+                built.peak = max(built.peak, built.resident + step_peak)
+
+
+def row_result(built, device):
+    ms = [t * 1000 for t in built.times]
+    median = statistics.median(ms)
+    row = built.row
+    return {"trainer": row.trainer, "prec": instance_prec(row.prec, device),
+            "context": "77 (upstream)" if row.full_context else "exact",
+            "compile": row.compile_mode or "-", "text ckpt": "on" if row.text_checkpoint else "-",
+            "batch": built.batch, "ms/step": median, "spread": f"{min(ms):.1f}-{max(ms):.1f}",
+            "images/s": built.batch / median * 1000,
+            "peak GiB": built.peak / 2**30 if device == "cuda" else None,
+            "saved MiB": built.saved}
+
+
+def benchmark_rows(args):
+    """The rows the command line asks for: ours, then compiled, checkpointed and reference."""
+    rows = [Row(t, args.prec) for t in args.trainers]
     if args.compile:
-        specs += [(trainer, args.prec, False, args.compile) for trainer in args.trainers]
+        rows += [Row(t, args.prec, compile_mode=args.compile) for t in args.trainers]
+    if args.text_checkpoint:
+        rows += [Row(t, args.prec, text_checkpoint=True) for t in args.trainers]
     if args.compare:
-        for trainer in dict.fromkeys(baseline_of(t) for t in args.trainers):
-            specs.append((trainer, "fp16", True, ""))
-    with tempfile.TemporaryDirectory() as tmp:
-        bank_file = os.path.join(tmp, "bank.txt")
-        bank = IMAGENET_CLASSNAMES[args.classes : args.classes + max(args.novel, 1)]
-        if len(bank) < max(args.novel, 1):
-            bank = [f"novel thing {i}" for i in range(max(args.novel, 1))]
-        with open(bank_file, "w") as f:
-            f.write("\n".join(bank))
-        rows = [run_one(spec, args, bank_file) for spec in specs]
-    add_ratios(rows)
-    on_gpu = torch.cuda.is_available() and not args.cpu
-    device = torch.cuda.get_device_name() if on_gpu else "cpu"
-    print(f"device: {device}; CLIP random:{args.arch}; {args.classes} base classes, "
-          f"{args.novel} novel per step "
-          f"(SAR); median of {args.steps} steps after {args.warmup} warm-up")
-    print(tabulate(rows, headers="keys", floatfmt=".2f", tablefmt="github"))
+        rows += [Row(t, "fp16", full_context=True)
+                 for t in dict.fromkeys(baseline_of(t) for t in args.trainers)]
     return rows
 
 
+def write_bank(args, directory):
+    """SAR's bank: the shipped ImageNet bank, or class names after the benchmarked ones."""
+    if args.bank == "shipped":
+        return "llm"
+    path = os.path.join(directory, "bank.txt")
+    bank = IMAGENET_CLASSNAMES[args.classes : args.classes + max(args.novel, 1)]
+    if len(bank) < max(args.novel, 1):
+        bank = [f"novel thing {i}" for i in range(max(args.novel, 1))]
+    with open(path, "w") as f:
+        f.write("\n".join(bank))
+    return path
+
+
+def benchmark(args):
+    device = benchmark_device(args)
+    with tempfile.TemporaryDirectory() as tmp:
+        bank_file = write_bank(args, tmp)
+        built_rows = [build_row(row, args, bank_file) for row in benchmark_rows(args)]
+    warm_up(built_rows, args.warmup)
+    count_saved(built_rows)
+    time_interleaved(built_rows, device, args.steps)
+    rows = [row_result(built, device) for built in built_rows]
+    del built_rows
+    add_ratios(rows)
+    name = torch.cuda.get_device_name() if device == "cuda" else "cpu"
+    print(f"device: {name}; CLIP random:{args.arch}; {args.classes} base classes, "
+          f"{args.novel} novel per step (SAR, bank: {args.bank}); median and min-max of "
+          f"{args.steps} interleaved steps after {args.warmup} warm-up")
+    print(tabulate(rows, headers="keys", floatfmt=".2f", tablefmt="github", missingval="-"))
+    return rows
+
+
+def ratio(row, other, key):
+    if other is None or row[key] is None or not other[key]:
+        return None
+    return row[key] / other[key]
+
+
 def add_ratios(rows):
-    """Ratios against the upstream-equivalent reference and, for SAR, against its baseline."""
+    """Ratios against the upstream-equivalent reference, of SAR against its baseline, and of
+    text checkpointing against the same row without it; None (printed "-") where none applies."""
     reference = {r["trainer"]: r for r in rows if r["context"].startswith("77")}
-    ours = {(r["trainer"], r["compile"]): r for r in rows if not r["context"].startswith("77")}
+    ours = {(r["trainer"], r["compile"], r["text ckpt"]): r for r in rows
+            if not r["context"].startswith("77")}
     for row in rows:
         ref = reference.get(baseline_of(row["trainer"]))
-        row["vs upstream"] = row["ms/step"] / ref["ms/step"] if ref else float("nan")
-        sar = row["trainer"].endswith("_SAR")
-        base = ours.get((baseline_of(row["trainer"]), row["compile"])) if sar else None
-        row["SAR/base time"] = row["ms/step"] / base["ms/step"] if base else float("nan")
-        row["SAR/base mem"] = row["peak GiB"] / base["peak GiB"] if base else float("nan")
+        row["vs upstream"] = ratio(row, ref, "ms/step")
+        sar = row["trainer"].endswith("_SAR") and not row["context"].startswith("77")
+        base = ours.get((baseline_of(row["trainer"]), row["compile"], row["text ckpt"]))
+        base = base if sar else None
+        row["SAR/base time"] = ratio(row, base, "ms/step")
+        row["SAR/base mem"] = ratio(row, base, "peak GiB")
+        row["SAR/base saved"] = ratio(row, base, "saved MiB")
+        checkpointed = row["text ckpt"] == "on"
+        plain = ours.get((row["trainer"], row["compile"], "-")) if checkpointed else None
+        row["ckpt/plain time"] = ratio(row, plain, "ms/step")
+        row["ckpt/plain saved"] = ratio(row, plain, "saved MiB")
 
 
 def matmul_rate(device, dtype, size, repeats=10):
@@ -327,6 +444,11 @@ def parse_args(argv):
     parser.add_argument("--compile", default="", help="also time our rows with this "
                         "TRAINER.COMPILE.MODE (default, reduce-overhead, max-autotune)")
     parser.add_argument("--compile-backend", default="inductor")
+    parser.add_argument("--text-checkpoint", action="store_true",
+                        help="also time our rows with TRAINER.TEXT_CHECKPOINT True")
+    parser.add_argument("--bank", default="names", choices=["names", "shipped"],
+                        help="SAR's bank: ImageNet names after the benchmarked ones, or the "
+                        "shipped ImageNet bank (datasets/novel_classes/ImageNet.json)")
     parser.add_argument("--class-counts", nargs="+", type=int, default=[100, 500, 1000],
                         help="textenc: class counts")
     parser.add_argument("--tiny", action="store_true",

@@ -20,6 +20,7 @@ from dassl.engine import TRAINER_REGISTRY, TrainerX
 from dassl.metrics import compute_accuracy
 from dassl.optim import build_lr_scheduler, build_optimizer
 from dassl.utils import load_checkpoint, load_pretrained_weights, set_random_seed
+from trainers import feature_cache
 from trainers.backbone import (
     PRECISIONS,
     apply_precision,
@@ -30,7 +31,7 @@ from trainers.backbone import (
 )
 from trainers.compilation import compile_settings, compile_towers, mark_step_begin
 from trainers.prompts import TEMPLATE_TABLES, ClassTokens
-from trainers.text_encoder import TextEncoder
+from trainers.text_encoder import TextEncoder, text_checkpointing
 
 CLASS_DEPENDENT_BUFFERS = ("token_prefix", "token_suffix")
 EPOCH_FILE = re.compile(r"model\.pth\.tar-(\d+)")
@@ -81,7 +82,13 @@ class PromptCLIP(nn.Module):
 
     ``forward(image, extra_classes)`` returns logits over the base classes and the text
     features of base followed by ``extra_classes`` (a ClassTokens), from one text pass.
+    ``text_features`` given (an evaluation pass computes them once) skips the text pass.
     """
+
+    # True where the text features depend on the image (CoCoOp): evaluation cannot reuse them
+    image_conditioned_text = False
+    # True where the image tower takes prompts (MaPLe, PromptSRC): its features are not frozen
+    prompted_image_tower = False
 
     def __init__(self, clip_model):
         super().__init__()
@@ -100,10 +107,22 @@ class PromptCLIP(nn.Module):
     def encode_text(self, tokens, image_features=None):
         raise NotImplementedError
 
-    def forward(self, image, extra_classes=None):
-        image_features = self.encode_image(image)
-        text_features = self.encode_text(self.class_tokens(extra_classes), image_features)
+    def forward(self, image, extra_classes=None, text_features=None):
+        return self.from_image_features(self.encode_image(image), extra_classes, text_features)
+
+    def from_image_features(self, image_features, extra_classes=None, text_features=None):
+        """The output for already encoded images (the feature cache serves them)."""
+        if text_features is None:
+            text_features = self.encode_text(self.class_tokens(extra_classes), image_features)
         return CLIPOutput(self.logits(image_features, text_features), text_features, image_features)
+
+    @torch.no_grad()
+    def evaluation_text_features(self):
+        """The base classes' text features for a whole evaluation pass, or None where they
+        depend on the image. A copy: a compiled tower may reuse its output buffers."""
+        if self.image_conditioned_text:
+            return None
+        return self.encode_text(self.class_tokens()).clone()
 
     def logits(self, image_features, text_features):
         n_base = len(self.prompt_learner.name_lens)
@@ -132,6 +151,8 @@ class PromptTrainer(TrainerX):
             raise ValueError(f"TRAINER.{cls.cfg_node}.TEMPLATES must be one of "
                              f"{', '.join(TEMPLATE_TABLES)} (or empty), got {chosen!r}")
         return chosen
+    _eval_pass = False  # True inside test(): the class text features are computed once
+    _eval_text = None  # those features, for the current pass only
 
     def check_cfg(self, cfg):
         prec = cfg.TRAINER[self.cfg_node].PREC
@@ -141,6 +162,9 @@ class PromptTrainer(TrainerX):
             )
         compile_settings(cfg)  # a bad TRAINER.COMPILE.MODE fails before anything is built
         self.hand_crafted_table(cfg)  # and so does a bad TRAINER.COOP.TEMPLATES
+        text_checkpointing(cfg)
+        if not getattr(self.custom_clip_class, "prompted_image_tower", False):
+            feature_cache.check_root(cfg)  # (MaPLe and PromptSRC ignore the cache)
 
     def build_custom_clip(self, cfg, classnames, clip_model):
         if self.custom_clip_class is None:
@@ -157,6 +181,7 @@ class PromptTrainer(TrainerX):
         apply_precision(clip_model, self.prec)
         print(f"Building custom CLIP (precision: {self.prec})")
         self.model = self.build_custom_clip(cfg, classnames, clip_model)
+        self.model.text_encoder.recompute_blocks = text_checkpointing(cfg)
         learnable = getattr(self.model, self.learnable_module)
         for name, param in self.model.named_parameters():
             param.requires_grad_(name.startswith(self.learnable_module + "."))
@@ -227,11 +252,43 @@ class PromptTrainer(TrainerX):
             self.device, non_blocking=True
         )
 
+    @property
+    def prompted_image_tower(self):
+        return self.model.prompted_image_tower
+
+    def test(self, split=None):
+        """One evaluation pass. Its class text features are computed once, on the first batch,
+        and dropped when the pass ends, so they can never be stale after a training step.
+        Wrapping the engine's test() (ours or upstream Dassl's) keeps its loop and log lines."""
+        self._eval_pass, self._eval_text = True, None
+        try:
+            return feature_cache.run_test(self, split, super().test)
+        finally:
+            self._eval_pass, self._eval_text = False, None
+
+    def pass_text_features(self):
+        """This pass's text features (None outside test() or where they depend on the image)."""
+        if self._eval_pass and self._eval_text is None:
+            self._eval_text = self.model.evaluation_text_features()
+        return self._eval_text
+
     @torch.no_grad()
     def model_inference(self, image):
+        return self.logits_from_features(self.encode_test_images(image))
+
+    @torch.no_grad()
+    def encode_test_images(self, image):
+        """Normalized image features, as the feature cache stores them."""
         mark_step_begin(self.compiled)
         with autocast_for(self.prec, self.device):
-            return self.model(image).logits.float()
+            return self.model.encode_image(image)
+
+    @torch.no_grad()
+    def logits_from_features(self, image_features):
+        with autocast_for(self.prec, self.device):
+            output = self.model.from_image_features(
+                image_features, text_features=self.pass_text_features())
+        return output.logits.float()
 
     def load_model(self, directory, epoch=None):
         """Load prompt weights, dropping class-dependent buffers (evaluation on other classes)."""

@@ -58,6 +58,8 @@ class PromptLearner(ClassTokenBuffers):
 
 
 class CustomCLIP(PromptCLIP):
+    image_conditioned_text = True
+
     def __init__(self, cfg, classnames, clip_model):
         super().__init__(clip_model)
         self.prompts_per_pass = PROMPTS_PER_PASS

@@ -76,6 +76,12 @@ def extend_cfg(cfg):
     cfg.TRAINER.COMPILE.MODE = ""  # "" = off | default | reduce-overhead | max-autotune | ...
     cfg.TRAINER.COMPILE.BACKEND = "inductor"
 
+    # Ours: a memory-lean text tower, recomputed in backward (trainers/text_encoder.py).
+    cfg.TRAINER.TEXT_CHECKPOINT = False
+    # Ours: a folder of frozen test-set image features shared by runs ('' = off;
+    # trainers/feature_cache.py). Both are read with get(), so upstream configs need neither.
+    cfg.TEST.FEATURE_CACHE = ""
+
     cfg.DATASET.SUBSAMPLE_CLASSES = "all"  # all | base | new
     # Ours: CLIP without its normalization is refused unless this says it is wanted.
     cfg.INPUT.ALLOW_UNNORMALIZED = False

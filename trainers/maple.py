@@ -95,6 +95,7 @@ class CustomCLIP(PromptCLIP):
     ``text_deep_prompts()`` and ``visual_prompts()``); PromptSRC reuses it with its own learner."""
 
     learner_class = MultiModalPromptLearner
+    prompted_image_tower = True
 
     def __init__(self, cfg, classnames, clip_model):
         super().__init__(clip_model)

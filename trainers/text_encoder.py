@@ -8,25 +8,32 @@ input of layers 1..k; that is the only hook the deep-prompt methods need.
 
 import torch
 import torch.nn as nn
+from torch.utils.checkpoint import checkpoint
 
 from trainers.prompts import tokenize
 
 
-def run_blocks(transformer, x, deep_prompts, replace, attn_mask=None):
+def run_blocks(transformer, x, deep_prompts, replace, attn_mask=None, recompute=False):
     """Run the unmodified residual blocks of ``transformer`` on batch-first ``x`` (N, L, D).
 
     Shared by both towers' deep-prompt hooks: at the input of layer i (1-based) for
     i <= len(deep_prompts), ``x = replace(x, deep_prompts[i - 1])``, with ``x`` in the blocks'
     own layout (sequence-first when ``transformer.batch_first`` is False).
+    ``recompute``: keep only each block's input for backward and run the block again there
+    (activation checkpointing); the same numbers, far fewer bytes held between the passes.
     """
     deep_prompts = list(deep_prompts or [])
     batch_first = getattr(transformer, "batch_first", True)
     if not batch_first:
         x = x.transpose(0, 1)
+    recompute = recompute and torch.is_grad_enabled()
     for layer, block in enumerate(transformer.resblocks):
         if 1 <= layer <= len(deep_prompts):
             x = replace(x, deep_prompts[layer - 1])
-        x = block(x, attn_mask=attn_mask)
+        if recompute and x.requires_grad:
+            x = checkpoint(block, x, attn_mask=attn_mask, use_reentrant=False)
+        else:
+            x = block(x, attn_mask=attn_mask)
     return x if batch_first else x.transpose(0, 1)
 
 
@@ -35,6 +42,8 @@ class TextEncoder(nn.Module):
     exact_truncation = True
     # Context lengths are rounded up to a multiple of this (compiled towers want few shapes).
     length_multiple = 1
+    # TRAINER.TEXT_CHECKPOINT: recompute the blocks in backward (text_checkpointing(cfg)).
+    recompute_blocks = False
 
     def __init__(self, clip_model):
         super().__init__()
@@ -63,7 +72,8 @@ class TextEncoder(nn.Module):
         max_len = self.context_length(max_len)
         x = prompts[:, :max_len].to(self.dtype) + self.positional_embedding[:max_len]
         mask = self.attn_mask[:max_len, :max_len].to(self.dtype)
-        x = run_blocks(self.transformer, x, deep_prompts, self._replace_context, attn_mask=mask)
+        x = run_blocks(self.transformer, x, deep_prompts, self._replace_context, attn_mask=mask,
+                       recompute=self.recompute_blocks)
         x = self.ln_final(x)
         pooled = x[torch.arange(x.shape[0], device=x.device), eos.to(x.device)]
         if isinstance(self.text_projection, nn.Linear):
@@ -96,6 +106,14 @@ class TextEncoder(nn.Module):
             # forward, not __call__: a one-off frozen pass need not go through torch.compile
             features.append(self.forward(self.token_embedding(chunk), chunk).float())
         return torch.cat(features)
+
+
+def text_checkpointing(cfg):
+    """``TRAINER.TEXT_CHECKPOINT``, read with ``get``: an upstream fork's config lacks it."""
+    value = cfg.TRAINER.get("TEXT_CHECKPOINT", False)
+    if not isinstance(value, bool):
+        raise ValueError(f"TRAINER.TEXT_CHECKPOINT must be True or False, got {value!r}")
+    return value
 
 
 @torch.no_grad()
