@@ -260,7 +260,9 @@ def run_multi(args, out) -> int:
     if not os.path.isdir(args.directory):
         raise NothingFound(f"Nothing found: {args.directory} is not a directory")
     present = set(subdirs(args.directory))
-    names = resolve_datasets(split_list(args.datasets), present, args.directory)
+    names = [name if is_nested_experiment(args.directory, name)
+             else resolve_datasets([name], present, args.directory)[0]
+             for name in split_list(args.datasets)]
     names = names or subdirs(args.directory)
     rows, found = [], 0
     for name in names:
@@ -408,6 +410,11 @@ def dataset_aliases(present: set[str]) -> dict[str, str]:
             aliases[name.lower()] = folder
     aliases.update({folder.lower(): folder for folder in present})
     return aliases
+
+
+def is_nested_experiment(directory: str, name: str) -> bool:
+    """An experiment deeper than one folder (``shots_4/CoOp/cfg``) is named by its path."""
+    return "/" in name.strip("/") and os.path.isdir(os.path.join(directory, name))
 
 
 def resolve_datasets(names: list[str], present: set[str], where: str) -> list[str]:
