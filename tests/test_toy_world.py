@@ -104,3 +104,19 @@ def test_bench_runs_the_scripts_and_reads_their_logs(toy, tmp_path):
     assert base > 70, table
     with pytest.raises(ValueError, match="unknown method"):
         bench(world, ["nope"], [1], tmp_path / "out2")
+
+
+def test_results_without_a_tag_are_the_untagged_runs(tmp_path):
+    from tools.toy_world.bench import read_results
+
+    for folder, (base, new) in {"cfg": (90.0, 80.0), "cfg_w10": (50.0, 40.0)}.items():
+        for side, value in (("train_base", base), ("test_new", new)):
+            run = tmp_path / "base2new" / side / "caltech101" / "shots_16" / "CoOp_SAR" / folder
+            (run / "seed1").mkdir(parents=True)
+            (run / "seed1" / "log.txt").write_text(f"* accuracy: {value}%\n")
+    assert read_results(tmp_path, "CoOp_SAR", [1]) == {1: (90.0, 80.0)}
+    extra = tmp_path / "base2new" / "train_base" / "caltech101" / "shots_16" / "CoOp_SAR"
+    (extra / "cfg_w10" / "seed2").mkdir()
+    (extra / "cfg_w10" / "seed2" / "log.txt").write_text("* accuracy: 10.0%\n")
+    assert read_results(tmp_path, "CoOp_SAR", [2]) == {2: (None, None)}  # not the tagged run
+    assert read_results(tmp_path, "CoOp_SAR", [1], tag="w10") == {1: (50.0, 40.0)}

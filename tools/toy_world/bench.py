@@ -78,9 +78,14 @@ def read_results(out, trainer, seeds, tag=""):
     results = {}
     for side, folder in (("base", "train_base"), ("new", "test_new")):
         runs = Path(out) / "base2new" / folder / DATASET / f"shots_{SHOTS}" / trainer
+        configs = sorted(p.name for p in runs.glob("*") if p.is_dir())
+        if tag:
+            configs = [c for c in configs if c.endswith("_" + tag)]
+        else:  # the untagged folder: the shortest name (the others are <it>_<tag>)
+            configs = [min(configs, key=len)] if configs else []
         for seed in seeds:
-            logs = [p for p in sorted(runs.glob(f"*/seed{seed}/log.txt"))
-                    if not tag or p.parent.parent.name.endswith("_" + tag)]
+            logs = [runs / c / f"seed{seed}" / "log.txt" for c in configs]
+            logs = [p for p in logs if p.is_file()]
             value = read_accuracy(logs[-1]) if logs else None
             results.setdefault(seed, {})[side] = value
     return {seed: (r.get("base"), r.get("new")) for seed, r in results.items()}
