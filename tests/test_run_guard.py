@@ -257,9 +257,12 @@ def test_sar_debug_keeps_the_traceback(setup, tmp_path, monkeypatch):
 def start_training(setup, out, *opts):
     env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
     env.pop("SAR_DEBUG", None)
+    # A runner started in the background (CI, nohup, `cmd &`) passes SIGINT on as ignored, and
+    # Python then never raises KeyboardInterrupt: give the run the disposition a terminal would.
     return subprocess.Popen(
         [sys.executable, "train.py", *argv(setup, out, "OPTIM.MAX_EPOCH", "100000", *opts)],
         cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
 
 
