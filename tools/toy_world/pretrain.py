@@ -144,7 +144,20 @@ def _param_groups(model, tokens):
 
 def pretrain(seed=0, steps=3000, per_class=48, batch_classes=80, lr=2e-3, crop_share=0.5,
              log=print):
-    """Train the tiny CLIP; returns ``(state_dict in OpenAI's layout, token_ids, stats)``."""
+    """Train the tiny CLIP; returns ``(state_dict in OpenAI's layout, token_ids, stats)``.
+
+    Deterministic algorithms are switched on for the run (and back after): the scatter-add
+    behind the token table's gradient otherwise sums in a thread-dependent order.
+    """
+    previous = torch.are_deterministic_algorithms_enabled()
+    torch.use_deterministic_algorithms(True)
+    try:
+        return _pretrain(seed, steps, per_class, batch_classes, lr, crop_share, log)
+    finally:
+        torch.use_deterministic_algorithms(previous)
+
+
+def _pretrain(seed, steps, per_class, batch_classes, lr, crop_share, log):
     torch.manual_seed(seed)
     generator = torch.Generator().manual_seed(seed)
     started = time.time()
