@@ -56,9 +56,10 @@ def test_every_shipped_zero_shot_config_is_far_above_chance_on_the_toy_clip(toy,
 
 
 def test_zero_shot_without_normalization_is_refused_and_would_be_far_worse(toy, tmp_path):
-    code = train.main(__import__("tests.helpers", fromlist=["toy_argv"]).toy_argv(
-        toy, tmp_path / "refused", "ZeroshotCLIP", "ZeroshotCLIP/vit_b16", "--eval-only",
-        opts=["INPUT.TRANSFORMS", "[]"]))
+    from tests.helpers import toy_argv
+
+    code = train.main(toy_argv(toy, tmp_path / "refused", "ZeroshotCLIP", "ZeroshotCLIP/vit_b16",
+                               "--eval-only", opts=["INPUT.TRANSFORMS", "[]"]))
     assert code != 0
     assert not (tmp_path / "refused" / "log.txt").exists() or \
         "lacks 'normalize'" in (tmp_path / "refused" / "log.txt").read_text()

@@ -91,10 +91,6 @@ def read_results(out, trainer, seeds, tag=""):
     return {seed: (r.get("base"), r.get("new")) for seed, r in results.items()}
 
 
-def harmonic(base, new):
-    return 2 * base * new / (base + new) if base and new else 0.0
-
-
 def collapsed_seeds(per_seed):
     """Seeds whose base or new accuracy is more than COLLAPSE_POINTS below the median."""
     bad = []
@@ -109,21 +105,25 @@ def collapsed_seeds(per_seed):
 
 
 def mean_std(values):
+    """"mean ± std" (the parser's population std) of the values that exist, or "-"."""
+    from parse_test_res import mean_spread
+
     values = [v for v in values if v is not None]
     if not values:
         return "-"
-    spread = statistics.pstdev(values) if len(values) > 1 else 0.0
-    return f"{statistics.mean(values):.1f} ± {spread:.1f}"
+    return "{:.1f} ± {:.1f}".format(*mean_spread(values, ci95=False))
 
 
 def report(rows, seeds, title):
-    """Markdown: the mean table, then every seed."""
+    """Markdown: the mean table, then every seed (HM per seed, as the parser computes it)."""
+    from parse_test_res import harmonic_mean
+
     lines = [f"### {title}", "", "| method | base | new | HM | collapsed seeds |",
              "|---|---|---|---|---|"]
     for method, per_seed in rows.items():
         base = [v[0] for v in per_seed.values()]
         new = [v[1] for v in per_seed.values()]
-        hm = [harmonic(*v) if None not in v else None for v in per_seed.values()]
+        hm = [harmonic_mean(*v) if None not in v else None for v in per_seed.values()]
         bad = collapsed_seeds(per_seed)
         lines.append(f"| {method} | {mean_std(base)} | {mean_std(new)} | {mean_std(hm)} | "
                      f"{', '.join(map(str, bad)) or 'none'} |")
