@@ -82,3 +82,15 @@ def test_text_checkpoint_knob_gives_the_same_loss_and_gradients(setup, tmp_path,
     assert terms.keys() == terms_r.keys() and grads.keys() == grads_r.keys() and grads
     assert all(torch.equal(terms[k], terms_r[k]) for k in terms)
     assert all(torch.equal(grads[k], grads_r[k]) for k in grads)
+
+
+@pytest.mark.parametrize("reseed", [True, False])
+def test_each_epoch_reseeds_unless_told_to_seed_once(setup, tmp_path, monkeypatch, reseed):
+    import trainers.base
+
+    trainer = build(setup, tmp_path, "CoOp", extra=("TRAIN.RESEED_EACH_EPOCH", str(reseed)))
+    seeds = []
+    monkeypatch.setattr(trainers.base, "set_random_seed", seeds.append)
+    trainer.epoch = 3
+    trainer.before_epoch()
+    assert seeds == ([trainer.cfg.SEED * 1000 + 3] if reseed else [])

@@ -200,9 +200,10 @@ class PromptTrainer(TrainerX):
         self.scaler = torch.amp.GradScaler("cuda") if self.prec == "amp" else None
 
     def before_epoch(self):
-        """Re-seed from (SEED, epoch) so a resumed run draws what an uninterrupted one would."""
+        """Re-seed from (SEED, epoch) so a resumed run draws what an uninterrupted one would
+        (``TRAIN.RESEED_EACH_EPOCH False``: upstream's single seed, resumes then differ)."""
         super().before_epoch()
-        if self.cfg.SEED >= 0:
+        if self.cfg.SEED >= 0 and self.cfg.TRAIN.get("RESEED_EACH_EPOCH", True):
             set_random_seed(self.cfg.SEED * 1000 + self.epoch)
 
     def compute_loss(self, image, label, extra_classes: ClassTokens | None = None):

@@ -82,6 +82,10 @@ def extend_cfg(cfg):
     # trainers/feature_cache.py). Both are read with get(), so upstream configs need neither.
     cfg.TEST.FEATURE_CACHE = ""
 
+    # Ours: re-seed every epoch from (SEED, epoch) so a resumed run is exact; False draws as
+    # upstream does (one seed for the whole run). Read with get(), like the two above.
+    cfg.TRAIN.RESEED_EACH_EPOCH = True
+
     cfg.DATASET.SUBSAMPLE_CLASSES = "all"  # all | base | new
     # Ours: CLIP without its normalization is refused unless this says it is wanted.
     cfg.INPUT.ALLOW_UNNORMALIZED = False

@@ -45,9 +45,12 @@ def toy_opts(world):
             "TRAINER.SAR.NOVEL_SOURCE", bank_path(world / DATA_FOLDER)]
 
 
-def run_job(method, seed, world, out, opts, tag):
-    """Train on base then test on new for one seed; returns the scripts' exit status."""
-    env = dict(os.environ, DATA=str(Path(world) / DATA_FOLDER), OUTPUT=str(out),
+def run_job(method, seed, world, out, opts, tag, data=None):
+    """Train on base then test on new for one seed; returns the scripts' exit status.
+
+    ``data`` replaces the world's data root (the parity audit gives ours a root of its own).
+    """
+    env = dict(os.environ, DATA=str(data or Path(world) / DATA_FOLDER), OUTPUT=str(out),
                PYTHON=sys.executable, OMP_NUM_THREADS=os.environ.get("OMP_NUM_THREADS", "1"))
     if tag:
         env["EXP_TAG"] = tag

@@ -25,13 +25,17 @@ def pretrain_compact(seed, steps, out, crop_share=0.5):
 
 
 def make(out, seed, model, pretrain_seed, steps, counts, colours, shapes, style="dataset",
-         crop_share=0.5):
+         crop_share=0.5, widths=None):
     """Write ``out/toy_clip.pt`` and the data root ``out/data``; returns their paths."""
     out = Path(out)
     if pretrain_seed is not None:
         compact = out / f"toy_clip_seed{pretrain_seed}.compact.pt"
         model = pretrain_compact(pretrain_seed, steps, compact, crop_share)
     state, meta = read_compact(model)
+    if widths:
+        from .widen import widen_state_dict
+
+        state = widen_state_dict(state, *widths)
     clip_path = write_clip_checkpoint(state, out / MODEL_FILE)
     world = make_world(seed, n_base_colours=colours[0], n_new_colours=colours[1], n_shapes=shapes)
     started = time.time()
@@ -82,6 +86,9 @@ def build_parser():
                     help="how the dataset's images look: its own style, or pretraining's")
     mk.add_argument("--crop-share", type=float, default=0.5,
                     help="with --pretrain-seed: share of images seen through the random crop")
+    mk.add_argument("--widths", type=int, nargs=2, default=None, metavar=("TEXT", "VISION"),
+                    help="tile the model to these tower widths, computing the same features "
+                         "(512 768: ViT-B/16's, which upstream MaPLe and PromptSRC hard-code)")
     bn = sub.add_parser("bench", help="the base-to-new table on a world, via the scripts",
                         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     bn.add_argument("--world", required=True, help="a folder written by 'make'")
@@ -121,7 +128,7 @@ def main(argv=None):
         else:
             make(args.out, args.seed, args.model, args.pretrain_seed, args.steps,
                  tuple(args.images), tuple(args.colours), args.shapes, args.style,
-                 args.crop_share)
+                 args.crop_share, args.widths)
     except ValueError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

@@ -1,0 +1,198 @@
+"""The parity audit's plumbing: the upstream runner on a stand-in fork, and the audit's reading
+of commands, logs and spreads. The audit itself (real forks, real training) is in
+docs/parity.md."""
+
+import json
+import subprocess
+import sys
+import textwrap
+from collections import defaultdict
+from pathlib import Path
+
+import pytest
+import torch
+
+from tools.parity import audit
+from tools.parity.audit import (
+    agreement,
+    fork_paths,
+    logged_loss,
+    script_commands,
+    to_fork,
+    trajectory_lines,
+)
+
+REPO = Path(__file__).resolve().parents[1]
+RUNNER = REPO / "tools" / "parity" / "upstream_run.py"
+
+FORK_TRAIN = """
+import json, sys
+import torch
+from torch.optim import lr_scheduler
+from clip import clip
+import dassl, datasets
+
+class Warmup(lr_scheduler.LRScheduler):
+    def __init__(self, optimizer):
+        super().__init__(optimizer, -1, False)  # Dassl's positional verbose
+    def get_lr(self):
+        return [g["lr"] for g in self.optimizer.param_groups]
+
+path = clip._download("https://example.invalid/abc123/ViT-B-16.pt")
+weights = torch.load(path, map_location="cpu")
+checkpoint = torch.load(sys.argv[2], map_location="cpu")
+Warmup(torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=0.1))
+json.dump({"weights": path, "value": float(weights["w"].sum()),
+           "dassl": dassl.__file__, "datasets": datasets.__file__,
+           "ctx": float(checkpoint["state_dict"]["ctx"].sum()),
+           "cuda": str(torch.zeros(1).cuda().device),
+           "half": [str(torch.tensor([1 / 3]).half().dtype), float(torch.tensor([1 / 3]).half())]},
+          open(sys.argv[1], "w"))
+"""
+
+
+def stand_in_fork(root):
+    """A fork's shape (train.py, clip/, datasets/) and a Dassl checkout, none of upstream's."""
+    fork, dassl = root / "fork", root / "dassl_checkout"
+    (fork / "clip").mkdir(parents=True)
+    (fork / "datasets").mkdir()
+    (dassl / "dassl").mkdir(parents=True)
+    (fork / "train.py").write_text(textwrap.dedent(FORK_TRAIN))
+    (fork / "clip" / "__init__.py").write_text("")
+    (fork / "clip" / "clip.py").write_text(
+        "def _download(url, root=None):\n    raise RuntimeError('no network')\n")
+    (fork / "datasets" / "__init__.py").write_text("")
+    (dassl / "dassl" / "__init__.py").write_text("")
+    return fork, dassl
+
+
+def test_upstream_runner_runs_a_fork_on_local_weights(tmp_path):
+    fork, dassl = stand_in_fork(tmp_path)
+    weights = tmp_path / "toy.pt"
+    torch.save({"w": torch.full((3,), 1 / 3), "n": torch.tensor([7])}, weights)
+    checkpoint = tmp_path / "model.pth.tar-1"  # Dassl pickles objects: weights_only refuses
+    torch.save({"state_dict": {"ctx": torch.full((2,), 2.0)},
+                "scheduler": {"successor": defaultdict(int, a=2)}}, checkpoint)
+    result = tmp_path / "result.json"
+    done = subprocess.run(
+        [sys.executable, str(RUNNER), "--fork", str(fork), "--dassl", str(dassl),
+         "--weights", str(weights), "--", str(result), str(checkpoint)],
+        cwd=REPO, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    seen = json.loads(result.read_text())
+    if torch.cuda.is_available():
+        assert seen["weights"] == str(weights)
+    else:  # a rounded copy, as an fp16 load would hold it, removed at exit
+        assert seen["value"] == pytest.approx(3 * float(torch.tensor(1 / 3).half()), abs=0)
+        assert seen["value"] != pytest.approx(1.0, abs=1e-7)
+        assert not Path(seen["weights"]).exists()
+    assert Path(seen["dassl"]).is_relative_to(dassl)  # not our dassl_fallback
+    assert Path(seen["datasets"]).is_relative_to(fork)  # not our datasets/
+    assert seen["ctx"] == 4.0  # the tensors come back; the objects stay inert
+    if not torch.cuda.is_available():
+        assert seen["cuda"] == "cpu"
+        # fp16's rounding, fp32's dtype
+        assert seen["half"] == ["torch.float32", float(torch.tensor([1 / 3]).half().float())]
+        assert seen["half"][1] != float(torch.tensor([1 / 3]))
+
+
+def test_upstream_runner_names_a_missing_path(tmp_path):
+    fork, dassl = stand_in_fork(tmp_path)
+    done = subprocess.run(
+        [sys.executable, str(RUNNER), "--fork", str(fork), "--dassl", str(dassl),
+         "--weights", str(tmp_path / "absent.pt"), "--"], capture_output=True, text=True)
+    assert done.returncode == 2
+    assert "--weights" in done.stderr and "absent.pt" in done.stderr
+
+
+def test_fork_paths_names_the_missing_checkout(tmp_path):
+    with pytest.raises(FileNotFoundError, match="KgCoOp/KgCoOp/train.py"):
+        fork_paths("kgcoop", tmp_path)
+    with pytest.raises(ValueError, match="no upstream fork known for 'coop_sar'"):
+        fork_paths("coop_sar", tmp_path)
+
+
+def test_script_commands_are_the_scripts_own(tmp_path):
+    train, test = script_commands("coop", 3, tmp_path / "data", tmp_path / "out",
+                                  ["INPUT.SIZE", "(32, 32)"])
+    assert train[train.index("--trainer") + 1] == "CoOp"
+    assert train[train.index("--seed") + 1] == "3"
+    assert train[train.index("--config-file") + 1].endswith("trainers/CoOp/vit_b16_ctxv1.yaml")
+    assert train[-2:] == ["INPUT.SIZE", "(32, 32)"]
+    assert "--eval-only" in test and test[test.index("--model-dir") + 1] == \
+        train[train.index("--output-dir") + 1]
+    assert test[test.index("DATASET.SUBSAMPLE_CLASSES") + 1] == "new"
+
+
+def test_to_fork_points_the_configs_at_the_forks_files(tmp_path):
+    args, _ = script_commands("cocoop", 1, tmp_path / "data", tmp_path / "out", [])
+    for relative in ("trainers/CoCoOp/vit_b16_c4_ep10_batch1_ctxv1.yaml",
+                     "datasets/caltech101.yaml"):
+        (tmp_path / "configs" / relative).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / "configs" / relative).write_text("")
+    moved = to_fork(args, tmp_path)
+    assert moved[moved.index("--config-file") + 1] == str(
+        tmp_path / "configs/trainers/CoCoOp/vit_b16_c4_ep10_batch1_ctxv1.yaml")
+    assert [a for a in moved if "configs" not in a] == [a for a in args if "configs" not in a]
+    (tmp_path / "configs/datasets/caltech101.yaml").unlink()
+    with pytest.raises(FileNotFoundError, match="has no datasets/caltech101.yaml"):
+        to_fork(args, tmp_path)
+
+
+def test_logged_loss_keeps_only_what_both_codebases_print():
+    upstream = ("epoch [50/50] batch [5/9] time 0.066 (0.055) data 0.030 (0.023) "
+                "loss 1.4672 (1.4199) lr 7.8853e-06 eta 0:00:00")
+    ours = ("epoch [50/50] batch [5/9] time 0.032 (0.032) data 0.022 (0.021) "
+            "loss 1.4672 (1.4199) acc 40.6250 (48.1250) lr 7.8853e-06 eta 0:00:00")
+    assert logged_loss(upstream) == logged_loss(ours) == \
+        "epoch [50/50] batch [5/9] loss 1.4672 (1.4199)"
+    assert logged_loss(ours.replace("1.4672", "1.4673")) != logged_loss(upstream)
+
+
+def test_agreement_allows_twice_the_standard_error():
+    diff, allowed = agreement([60, 70, 80], [61, 71, 81])
+    assert diff == pytest.approx(-1.0)
+    assert allowed == pytest.approx(2 * (2 * 100 / 3) ** 0.5)
+    assert agreement([99.6, 99.6], [99.6, 99.6]) == (0.0, 0.1)  # the logs' precision
+    assert agreement([1.0], [2.0, 3.0]) == (None, None)
+
+
+def test_trajectory_lines_compare_the_last_logged_step(tmp_path, monkeypatch):
+    def write(arm_root, config, seed, line):
+        log = (tmp_path / arm_root / "base2new/train_base/caltech101/shots_16/CoOp" / config /
+               f"seed{seed}" / "log.txt")
+        log.parent.mkdir(parents=True)
+        log.write_text(f"Loading\n{line}\nFinish training\n")
+    step = "epoch [2/2] batch [1/1] time 1 (1) data 1 (1) loss {} ({}) lr 1e-3 eta 0:00:00"
+    write("upstream", "cfg", 1, step.format(1.5, 1.6))
+    write("ours", "cfg_single_seed", 1, step.format(1.5, 1.6))
+    write("upstream", "cfg", 2, step.format(1.5, 1.6))
+    write("ours", "cfg_single_seed", 2, step.format(1.5, 1.7))
+    assert trajectory_lines(tmp_path, "coop", [1, 2, 3]) == [
+        "- last logged training step, ours_single_seed vs upstream: "
+        "seed 1: same, seed 2: differs, seed 3: -"]
+    assert audit.SINGLE_SEED_OPTS == ["TRAIN.RESEED_EACH_EPOCH", "False"]
+
+
+def test_step_time_lines_compare_the_last_epochs_mean(tmp_path):
+    for arm_root, config, avg in (("upstream", "cfg", 0.9), ("ours", "cfg", 0.3)):
+        log = (tmp_path / arm_root / "base2new/train_base/caltech101/shots_16/CoOp" / config /
+               "seed1" / "log.txt")
+        log.parent.mkdir(parents=True)
+        log.write_text(f"epoch [1/1] batch [1/1] time 5.0 ({avg}) data 0.1 (0.1) "
+                       "loss 1.0 (1.0) lr 1e-3 eta 0:00:00\n")
+    assert audit.step_time_lines(tmp_path, "coop", [1]) == [
+        "- seconds per training step (last epoch, mean of seeds; one thread per run, two runs "
+        "at a time): upstream 0.900, ours 0.300 (3.0× faster)"]
+    assert audit.step_time_lines(tmp_path, "coop", [2]) == []
+
+
+def test_cli_keeps_key_value_pairs_apart_from_the_arms():
+    from tools.parity.__main__ import build_parser
+
+    args = build_parser().parse_args(["--world", "w", "--upstream", "u", "--out", "o",
+                                      "--arms", "upstream", "OPTIM.MAX_EPOCH", "50"])
+    assert args.arms == ["upstream"] and args.opts == ["OPTIM.MAX_EPOCH", "50"]
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["--world", "w", "--upstream", "u", "--out", "o",
+                                   "--arms", "ours,theirs"])

@@ -1,0 +1,1 @@
+"""Training parity with the upstream forks on a toy world (docs/parity.md)."""

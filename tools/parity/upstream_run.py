@@ -1,0 +1,196 @@
+"""Run an upstream fork's own ``train.py`` on a local CLIP checkpoint, for the parity audit.
+
+The fork (CoOp, KgCoOp, MaPLe, PromptSRC: a checkout the user fetched; none of it lives in
+this repository) fetches its backbone by name through its bundled ``clip._download``, which
+needs the network. Here that one function returns ``--weights`` instead, so the fork's own
+loading code (TorchScript first, then a state dict through ``clip.build_model``) reads the toy
+CLIP exactly as it would read OpenAI's file. Nothing else of the fork is touched.
+
+Run as a script, never as ``-m`` from this repository: the forks' top-level ``datasets`` and
+``trainers`` packages share their names with ours, so this repository must stay off
+``sys.path``.
+
+    python tools/parity/upstream_run.py --fork DIR --dassl DIR --weights toy_clip.pt -- \
+        --root DATA --trainer CoOp --config-file ... [train.py's own arguments]
+"""
+
+import argparse
+import os
+import runpy
+import sys
+import types
+from pathlib import Path
+
+OURS = Path(__file__).resolve().parents[2]
+
+
+def keep_ours_off_path():
+    """Drop this repository's root and this script's folder from sys.path (a venv kept
+    inside the repository stays)."""
+    here = Path(__file__).resolve().parent
+
+    def ours(entry):
+        try:
+            return Path(entry or os.getcwd()).resolve() in (OURS, here)
+        except OSError:
+            return False
+    sys.path[:] = [p for p in sys.path if not ours(p)]
+
+
+def stub_wilds():
+    """Dassl imports ``wilds`` at module level for its WILDS datasets, which no audit uses."""
+    if "wilds" in sys.modules:
+        return
+    try:
+        import wilds  # noqa: F401
+    except ImportError:
+        stub = types.ModuleType("wilds")
+
+        def get_dataset(*args, **kwargs):
+            raise RuntimeError("the parity runner stubs out wilds; install it for WILDS")
+        stub.get_dataset = get_dataset
+        sys.modules["wilds"] = stub
+
+
+def accept_scheduler_verbose():
+    """Dassl (2022) passes ``verbose`` to torch's LR scheduler base class, which current torch
+    dropped; accept it and ignore it, as torch did while it was deprecated."""
+    import inspect
+
+    from torch.optim import lr_scheduler
+
+    base = lr_scheduler.LRScheduler
+    if "verbose" in inspect.signature(base.__init__).parameters:
+        return
+    original = base.__init__
+
+    def init(self, optimizer, last_epoch=-1, verbose=False):
+        original(self, optimizer, last_epoch)
+    base.__init__ = init
+
+
+def load_dassl_checkpoints_safely():
+    """Dassl's warmup scheduler pickles its successor scheduler (and with it the optimizer)
+    into every checkpoint, which ``torch.load``'s default ``weights_only`` refuses since torch
+    2.6. Where it refuses, read the file again with our restricted unpickler
+    (``dassl_fallback/dassl/utils/safe_pickle.py``, loaded from its file so that our ``dassl``
+    stays off the path): tensors and containers come back, any other object is an inert
+    placeholder, and no code from the file runs. Evaluation needs only the state dict."""
+    import importlib.util
+
+    import torch
+
+    spec = importlib.util.spec_from_file_location(
+        "parity_safe_pickle", OURS / "dassl_fallback" / "dassl" / "utils" / "safe_pickle.py")
+    safe_pickle = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(safe_pickle)
+    weights_only_load = torch.load
+
+    def load(f, map_location=None, pickle_module=None, **kwargs):
+        try:
+            return weights_only_load(f, map_location=map_location, weights_only=True)
+        except Exception:
+            return weights_only_load(f, map_location=map_location, pickle_module=safe_pickle,
+                                     weights_only=False)
+    torch.load = load
+
+
+def keep_cuda_calls_on_cpu():
+    """KgCoOp and PromptSRC call ``.cuda()`` outright; with no GPU those calls stay on the CPU,
+    where Dassl (``USE_CUDA False`` or no device) already put everything else."""
+    import torch
+
+    if torch.cuda.is_available():
+        return
+
+    def stay(self, *args, **kwargs):
+        return self
+    torch.Tensor.cuda = stay
+    torch.nn.Module.cuda = stay
+
+
+def round_half_casts_on_cpu():
+    """Without a GPU, ``Tensor.half()`` rounds to fp16's precision but stays fp32.
+
+    The forks cast CLIP (and MaPLe/PromptSRC some prompts and layers) with ``.half()``
+    whatever the precision asked; fp16 arithmetic on a CPU is many times slower, and MaPLe's
+    fp16 layer fails against fp32 inputs. Rounding keeps every value an fp16 run stores, while
+    the arithmetic is fp32, as our trainers' CPU fallback is. Returns whether it applied (never
+    with CUDA)."""
+    import torch
+
+    if torch.cuda.is_available():
+        return False
+    to_half = torch.Tensor.half
+
+    def half(self, memory_format=torch.preserve_format):
+        return to_half(self, memory_format=memory_format).float()
+    torch.Tensor.half = half
+    return True
+
+
+def weights_rounded_to_half(weights):
+    """A temporary copy of the checkpoint with every float tensor rounded through fp16.
+
+    ``clip.build_model`` casts the freshly built model to fp16 and only then loads the state
+    dict, so an fp16 load rounds every weight. Under :func:`round_half_casts_on_cpu` the model
+    stays fp32 and would load the weights unrounded; loading this copy restores the rounding
+    (it is idempotent, and our loader rounds the same way)."""
+    import atexit
+    import tempfile
+
+    import torch
+
+    try:
+        state = torch.load(weights, map_location="cpu", weights_only=True)
+    except Exception as error:  # e.g. a TorchScript archive: leave it to the fork's loader
+        print(f"note: {weights} is not a plain state dict ({str(error).splitlines()[0]}); "
+              "its weights are loaded unrounded")
+        return weights
+    rounded = {k: v.to(torch.float16).float() if v.is_floating_point() else v
+               for k, v in state.items()}
+    fd, path = tempfile.mkstemp(prefix="parity_weights_", suffix=".pt")
+    os.close(fd)
+    atexit.register(lambda: os.path.exists(path) and os.remove(path))
+    torch.save(rounded, path)
+    return Path(path)
+
+
+def point_clip_at(weights):
+    """The fork's ``clip._download(url, root)`` returns the local checkpoint for any name."""
+    from clip import clip as fork_clip
+
+    def local_download(url, root=None):
+        return str(weights)
+    fork_clip._download = local_download
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--fork", required=True, help="the fork's root (holds train.py, clip/)")
+    parser.add_argument("--dassl", required=True, help="the Dassl checkout the fork runs with")
+    parser.add_argument("--weights", required=True, help="CLIP checkpoint in OpenAI's layout")
+    parser.add_argument("train_args", nargs=argparse.REMAINDER, help="-- then train.py's args")
+    args = parser.parse_args(argv)
+    fork, dassl, weights = (Path(p).resolve() for p in (args.fork, args.dassl, args.weights))
+    for path, what in ((fork / "train.py", "--fork"), (dassl / "dassl", "--dassl"),
+                       (weights, "--weights")):
+        if not path.exists():
+            parser.error(f"{what}: {path} does not exist")
+    train_args = args.train_args[1:] if args.train_args[:1] == ["--"] else args.train_args
+    keep_ours_off_path()
+    sys.path[:0] = [str(fork), str(dassl)]
+    stub_wilds()
+    accept_scheduler_verbose()
+    keep_cuda_calls_on_cpu()
+    if round_half_casts_on_cpu():
+        weights = weights_rounded_to_half(weights)
+    load_dassl_checkpoints_safely()
+    point_clip_at(weights)
+    os.chdir(fork)
+    sys.argv = [str(fork / "train.py"), *train_args]
+    runpy.run_path(str(fork / "train.py"), run_name="__main__")
+
+
+if __name__ == "__main__":
+    main()
