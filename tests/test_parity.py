@@ -40,9 +40,10 @@ class Warmup(lr_scheduler.LRScheduler):
 
 path = clip._download("https://example.invalid/abc123/ViT-B-16.pt")
 weights = torch.load(path, map_location="cpu")
+model = clip.build_model(weights)
 checkpoint = torch.load(sys.argv[2], map_location="cpu")
 Warmup(torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=0.1))
-json.dump({"weights": path, "value": float(weights["w"].sum()),
+json.dump({"weights": path, "value": float(model.w.sum()), "dtype": str(model.w.dtype),
            "dassl": dassl.__file__, "datasets": datasets.__file__,
            "ctx": float(checkpoint["state_dict"]["ctx"].sum()),
            "cuda": str(torch.zeros(1).cuda().device),
@@ -59,8 +60,19 @@ def stand_in_fork(root):
     (dassl / "dassl").mkdir(parents=True)
     (fork / "train.py").write_text(textwrap.dedent(FORK_TRAIN))
     (fork / "clip" / "__init__.py").write_text("")
-    (fork / "clip" / "clip.py").write_text(
-        "def _download(url, root=None):\n    raise RuntimeError('no network')\n")
+    (fork / "clip" / "clip.py").write_text(textwrap.dedent("""
+        import torch
+
+        def _download(url, root=None):
+            raise RuntimeError('no network')
+
+        def build_model(state):  # as OpenAI's: cast to fp16 first, then load
+            model = torch.nn.Module()
+            model.w = torch.nn.Parameter(torch.zeros(3))
+            model.half()
+            model.w.data.copy_(state["w"])
+            return model
+        """))
     (fork / "datasets" / "__init__.py").write_text("")
     (dassl / "dassl" / "__init__.py").write_text("")
     return fork, dassl
@@ -80,12 +92,12 @@ def test_upstream_runner_runs_a_fork_on_local_weights(tmp_path):
         cwd=REPO, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     seen = json.loads(result.read_text())
-    if torch.cuda.is_available():
-        assert seen["weights"] == str(weights)
-    else:  # a rounded copy, as an fp16 load would hold it, removed at exit
-        assert seen["value"] == pytest.approx(3 * float(torch.tensor(1 / 3).half()), abs=0)
-        assert seen["value"] != pytest.approx(1.0, abs=1e-7)
-        assert not Path(seen["weights"]).exists()
+    assert seen["weights"] == str(weights)
+    # the fp16 load rounds the weights, as upstream's does
+    assert seen["value"] == pytest.approx(3 * float(torch.tensor(1 / 3).half()), abs=0)
+    assert seen["value"] != pytest.approx(1.0, abs=1e-7)
+    if not torch.cuda.is_available():
+        assert seen["dtype"] == "torch.float32"  # but the model comes back in fp32
     assert Path(seen["dassl"]).is_relative_to(dassl)  # not our dassl_fallback
     assert Path(seen["datasets"]).is_relative_to(fork)  # not our datasets/
     assert seen["ctx"] == 4.0  # the tensors come back; the objects stay inert
@@ -187,12 +199,15 @@ def test_step_time_lines_compare_the_last_epochs_mean(tmp_path):
     assert audit.step_time_lines(tmp_path, "coop", [2]) == []
 
 
-def test_cli_keeps_key_value_pairs_apart_from_the_arms():
-    from tools.parity.__main__ import build_parser
+def test_cli_keeps_key_value_pairs_apart_from_the_flags():
+    from tools.parity.__main__ import build_parser, split_opts
 
-    args = build_parser().parse_args(["--world", "w", "--upstream", "u", "--out", "o",
-                                      "--arms", "upstream", "OPTIM.MAX_EPOCH", "50"])
-    assert args.arms == ["upstream"] and args.opts == ["OPTIM.MAX_EPOCH", "50"]
+    flags, opts = split_opts(["--world", "w", "--upstream", "u", "--out", "o", "--methods",
+                              "coop", "kgcoop", "--seeds", "6", "7", "--arms", "upstream",
+                              "OPTIM.MAX_EPOCH", "50", "INPUT.SIZE", "(32, 32)"])
+    args = build_parser().parse_args(flags)
+    assert args.methods == ["coop", "kgcoop"] and args.seeds == [6, 7]
+    assert args.arms == ["upstream"] and opts == ["OPTIM.MAX_EPOCH", "50", "INPUT.SIZE", "(32, 32)"]
     with pytest.raises(SystemExit):
         build_parser().parse_args(["--world", "w", "--upstream", "u", "--out", "o",
                                    "--arms", "ours,theirs"])

@@ -2,11 +2,14 @@
 
 import argparse
 import os
+import re
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 
 from tools.parity.audit import ARMS, FORKS, audit  # noqa: E402
+
+CONFIG_KEY = re.compile(r"[A-Z][A-Z0-9_]*(\.[A-Z0-9_]+)+")
 
 
 def arm_list(text):
@@ -40,13 +43,23 @@ def build_parser():
                              "; the report reads all three")
     parser.add_argument("--report-only", action="store_true",
                         help="train nothing: report the runs already under --out")
-    parser.add_argument("opts", nargs=argparse.REMAINDER, help="KEY VALUE pairs for every run")
+    parser.epilog = ("KEY VALUE pairs for every run (e.g. OPTIM.MAX_EPOCH 50) go last; they start "
+                     "at the first upper-case dotted key, so they may follow --methods or --seeds.")
     return parser
 
 
+def split_opts(argv):
+    """(flags, KEY VALUE pairs): the pairs start at the first config key (``OPTIM.LR``)."""
+    for index, word in enumerate(argv):
+        if CONFIG_KEY.fullmatch(word):
+            return argv[:index], argv[index:]
+    return argv, []
+
+
 def main(argv=None):
-    args = build_parser().parse_args(argv)
-    opts = [*args.opts, *(["USE_CUDA", "True"] if args.gpu else [])]
+    flags, opts = split_opts(sys.argv[1:] if argv is None else list(argv))
+    args = build_parser().parse_args(flags)
+    opts = [*opts, *(["USE_CUDA", "True"] if args.gpu else [])]
     try:
         text, failures = audit(args.world, args.methods, args.seeds, args.out, args.upstream,
                                jobs=args.jobs, opts=opts, prec=args.prec,

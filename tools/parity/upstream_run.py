@@ -110,13 +110,15 @@ def keep_cuda_calls_on_cpu():
 
 
 def round_half_casts_on_cpu():
-    """Without a GPU, ``Tensor.half()`` rounds to fp16's precision but stays fp32.
+    """Without a GPU, fp16 values with fp32 arithmetic.
 
     The forks cast CLIP (and MaPLe/PromptSRC some prompts and layers) with ``.half()``
     whatever the precision asked; fp16 arithmetic on a CPU is many times slower, and MaPLe's
-    fp16 layer fails against fp32 inputs. Rounding keeps every value an fp16 run stores, while
-    the arithmetic is fp32, as our trainers' CPU fallback is. Returns whether it applied (never
-    with CUDA)."""
+    fp16 layer fails against fp32 inputs. So ``Tensor.half()`` rounds to fp16's precision but
+    stays fp32, and ``clip.build_model`` runs with the real cast (it casts the new model to
+    fp16, then loads the weights, which rounds exactly the tensors upstream rounds, as our
+    loader does) and hands back the model in fp32. Returns whether it applied (never with
+    CUDA)."""
     import torch
 
     if torch.cuda.is_available():
@@ -126,34 +128,18 @@ def round_half_casts_on_cpu():
     def half(self, memory_format=torch.preserve_format):
         return to_half(self, memory_format=memory_format).float()
     torch.Tensor.half = half
+    from clip import clip as fork_clip
+
+    build = fork_clip.build_model
+
+    def build_model(*args, **kwargs):
+        torch.Tensor.half = to_half
+        try:
+            return build(*args, **kwargs).float()
+        finally:
+            torch.Tensor.half = half
+    fork_clip.build_model = build_model
     return True
-
-
-def weights_rounded_to_half(weights):
-    """A temporary copy of the checkpoint with every float tensor rounded through fp16.
-
-    ``clip.build_model`` casts the freshly built model to fp16 and only then loads the state
-    dict, so an fp16 load rounds every weight. Under :func:`round_half_casts_on_cpu` the model
-    stays fp32 and would load the weights unrounded; loading this copy restores the rounding
-    (it is idempotent, and our loader rounds the same way)."""
-    import atexit
-    import tempfile
-
-    import torch
-
-    try:
-        state = torch.load(weights, map_location="cpu", weights_only=True)
-    except Exception as error:  # e.g. a TorchScript archive: leave it to the fork's loader
-        print(f"note: {weights} is not a plain state dict ({str(error).splitlines()[0]}); "
-              "its weights are loaded unrounded")
-        return weights
-    rounded = {k: v.to(torch.float16).float() if v.is_floating_point() else v
-               for k, v in state.items()}
-    fd, path = tempfile.mkstemp(prefix="parity_weights_", suffix=".pt")
-    os.close(fd)
-    atexit.register(lambda: os.path.exists(path) and os.remove(path))
-    torch.save(rounded, path)
-    return Path(path)
 
 
 def point_clip_at(weights):
@@ -183,8 +169,7 @@ def main(argv=None):
     stub_wilds()
     accept_scheduler_verbose()
     keep_cuda_calls_on_cpu()
-    if round_half_casts_on_cpu():
-        weights = weights_rounded_to_half(weights)
+    round_half_casts_on_cpu()
     load_dassl_checkpoints_safely()
     point_clip_at(weights)
     os.chdir(fork)
