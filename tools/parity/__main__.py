@@ -8,6 +8,7 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 
 from tools.parity.audit import ARMS, FORKS, audit  # noqa: E402
+from tools.toy_world.bench import emit  # noqa: E402
 
 CONFIG_KEY = re.compile(r"[A-Z][A-Z0-9_]*(\.[A-Z0-9_]+)+")
 
@@ -67,13 +68,7 @@ def main(argv=None):
     except (ValueError, FileNotFoundError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    print(text)
-    if args.report:
-        with open(args.report, "a", encoding="utf-8") as f:
-            f.write(text + "\n")
-    for failure in failures:
-        print(f"error: failed: {failure} (its log is under {args.out}/*/jobs)", file=sys.stderr)
-    return 1 if failures else 0
+    return emit(text, failures, args.report, f"{args.out}/*/jobs")
 
 
 if __name__ == "__main__":

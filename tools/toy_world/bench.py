@@ -154,3 +154,15 @@ def bench(world, methods, seeds, out, jobs=2, opts=(), tag="", title=None):
     rows = {trainers[m]: read_results(out, trainers[m], seeds, tag) for m in methods}
     name = title or f"{Path(world).name}{' ' + tag if tag else ''}"
     return report(rows, seeds, name), failures
+
+
+def emit(text, failures, report_path, log_hint):
+    """Print a markdown report (and append it to ``report_path``), then one line per failed
+    run; returns the exit status: 1 if any run failed."""
+    print(text)
+    if report_path:
+        with open(report_path, "a", encoding="utf-8") as f:
+            f.write(text + "\n")
+    for failure in failures:
+        print(f"error: failed: {failure} (its log is under {log_hint})", file=sys.stderr)
+    return 1 if failures else 0

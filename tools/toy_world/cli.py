@@ -105,17 +105,11 @@ def build_parser():
 
 
 def run_bench(args):
-    from .bench import bench
+    from .bench import bench, emit
 
     table, failures = bench(args.world, args.methods, args.seeds, args.out, jobs=args.jobs,
                             opts=args.opts, tag=args.tag)
-    print(table)
-    if args.report:
-        with open(args.report, "a", encoding="utf-8") as f:
-            f.write(table + "\n")
-    for failure in failures:
-        print(f"error: failed: {failure} (its log is under {args.out}/jobs)", file=sys.stderr)
-    return 1 if failures else 0
+    return emit(table, failures, args.report, f"{args.out}/jobs")
 
 
 def main(argv=None):
