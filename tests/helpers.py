@@ -5,6 +5,7 @@ import os
 from dassl.config import get_cfg_default
 from tools.make_synthetic_data import write_synthetic_root
 from tools.make_tiny_clip import write_tiny_clip
+from tools.toy_world.bench import TOY_CPU_OPTS
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -162,11 +163,7 @@ def toy_world_setup(tmp_path_factory, seed=0, images=(16, 4, 20)):
                            world=make_world(seed), base=out)
 
 
-TOY_OPTS = [
-    "INPUT.SIZE", "(32, 32)",
-    "USE_CUDA", "False",
-    "DATALOADER.NUM_WORKERS", "0",
-]
+TOY_OPTS = TOY_CPU_OPTS  # the toy model's input size and the CPU settings
 CALTECH = ["--dataset-config-file", "configs/datasets/caltech101.yaml"]
 
 

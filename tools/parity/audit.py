@@ -16,6 +16,7 @@ import math
 import os
 import re
 import shlex
+import statistics
 import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
@@ -24,9 +25,12 @@ from pathlib import Path
 from tools.toy_world.bench import (
     DATASET,
     REPO,
+    TOY_CPU_OPTS,
+    TOY_DEPTH_OPTS,
     read_results,
     report,
     run_job,
+    run_logs,
     toy_opts,
     trainer_name,
 )
@@ -35,18 +39,14 @@ from tools.toy_world.cli import DATA_FOLDER, MODEL_FILE
 RUNNER = Path(__file__).resolve().with_name("upstream_run.py")
 SINGLE_SEED_TAG = "single_seed"
 SINGLE_SEED_OPTS = ["TRAIN.RESEED_EACH_EPOCH", "False"]
-# method -> (fork folder, its Dassl folder, config node, the toy model's depth opts)
+# method -> (fork folder, its Dassl folder, config node)
 FORKS = {
-    "coop": ("CoOp", "Dassl.pytorch", "COOP", []),
-    "cocoop": ("CoOp", "Dassl.pytorch", "COCOOP", []),
-    "kgcoop": ("KgCoOp/KgCoOp", "KgCoOp/Dassl.ProGrad.pytorch", "COOP", []),
-    "maple": ("multimodal-prompt-learning", "Dassl.pytorch", "MAPLE",
-              ["TRAINER.MAPLE.PROMPT_DEPTH", "2"]),
-    "promptsrc": ("PromptSRC", "Dassl.pytorch", "PROMPTSRC",
-                  ["TRAINER.PROMPTSRC.PROMPT_DEPTH_TEXT", "2",
-                   "TRAINER.PROMPTSRC.PROMPT_DEPTH_VISION", "2"]),
+    "coop": ("CoOp", "Dassl.pytorch", "COOP"),
+    "cocoop": ("CoOp", "Dassl.pytorch", "COCOOP"),
+    "kgcoop": ("KgCoOp/KgCoOp", "KgCoOp/Dassl.ProGrad.pytorch", "COOP"),
+    "maple": ("multimodal-prompt-learning", "Dassl.pytorch", "MAPLE"),
+    "promptsrc": ("PromptSRC", "Dassl.pytorch", "PROMPTSRC"),
 }
-CPU_OPTS = ["INPUT.SIZE", "(32, 32)", "USE_CUDA", "False", "DATALOADER.NUM_WORKERS", "0"]
 ARMS = ("upstream", "ours", "ours_single_seed")
 LOSS_LINE = re.compile(r"\bloss (\S+) \((\S+)\)")
 STEP_TIME = re.compile(r"\btime \S+ \((\S+)\)")
@@ -56,7 +56,7 @@ def fork_paths(method, upstream_root):
     """(fork root, Dassl root) of a method, checked to exist."""
     if method not in FORKS:
         raise ValueError(f"no upstream fork known for {method!r}; known: {', '.join(FORKS)}")
-    fork_name, dassl_name, _, _ = FORKS[method]
+    fork_name, dassl_name, _ = FORKS[method]
     fork, dassl = Path(upstream_root) / fork_name, Path(upstream_root) / dassl_name
     for path, what in ((fork / "train.py", "fork"), (dassl / "dassl", "Dassl")):
         if not path.exists():
@@ -66,9 +66,10 @@ def fork_paths(method, upstream_root):
 
 
 def shared_opts(method, prec):
-    """Opts both codebases get: CPU input settings, precision and the toy depth clamp."""
-    _, _, node, depth = FORKS[method]
-    return [*CPU_OPTS, f"TRAINER.{node}.PREC", prec, *depth]
+    """Opts both codebases get: CPU input settings, precision and the toy depth clamp (only
+    the method's own node: a fork's config has no other method's keys)."""
+    node = FORKS[method][2]
+    return [*TOY_CPU_OPTS, f"TRAINER.{node}.PREC", prec, *TOY_DEPTH_OPTS.get(node, [])]
 
 
 def script_commands(method, seed, data, out, opts):
@@ -190,17 +191,12 @@ def arm_results(out, method, seeds):
 
 def train_log_lines(out, method, seed, arm):
     """The 'epoch [' lines of one arm's training log for a seed ([] if there is none)."""
-    trainer = trainer_name(method)
     root = Path(out) / ("upstream" if arm == "upstream" else "ours")
-    runs = root / "base2new" / "train_base" / DATASET / "shots_16" / trainer
-    suffix = "_" + SINGLE_SEED_TAG if arm == "ours_single_seed" else ""
-    configs = [p for p in runs.glob("*") if p.is_dir() and
-               (p.name.endswith(suffix) if suffix else not p.name.endswith("_" + SINGLE_SEED_TAG))]
-    for config in configs:
-        log = config / f"seed{seed}" / "log.txt"
-        if log.is_file():
-            return [ln for ln in log.read_text().splitlines() if ln.startswith("epoch [")]
-    return []
+    tag = SINGLE_SEED_TAG if arm == "ours_single_seed" else ""
+    logs = run_logs(root, trainer_name(method), "train_base", seed, tag)
+    if not logs:
+        return []
+    return [ln for ln in logs[-1].read_text().splitlines() if ln.startswith("epoch [")]
 
 
 def last_loss_line(out, method, seed, arm):
@@ -245,13 +241,8 @@ def agreement(a, b):
     b = [v for v in b if v is not None]
     if len(a) < 2 or len(b) < 2:
         return None, None
-    var = sum(_sample_var(x) / len(x) for x in (a, b))
-    return sum(a) / len(a) - sum(b) / len(b), max(2 * math.sqrt(var), 0.1)
-
-
-def _sample_var(values):
-    mean = sum(values) / len(values)
-    return sum((v - mean) ** 2 for v in values) / (len(values) - 1)
+    var = sum(statistics.variance(x) / len(x) for x in (a, b))
+    return statistics.mean(a) - statistics.mean(b), max(2 * math.sqrt(var), 0.1)
 
 
 def verdict_lines(results, seeds):
@@ -283,7 +274,7 @@ def verdict_lines(results, seeds):
 
 
 def trajectory_lines(out, method, seeds):
-    """Per seed: does ours_single_seed end on upstream's exact logged loss and accuracy?"""
+    """Per seed: does ours_single_seed end on upstream's last logged loss, to the digit?"""
     same = []
     for seed in seeds:
         up = last_loss_line(out, method, seed, "upstream")

@@ -22,9 +22,15 @@ if str(REPO) not in sys.path:
 DATASET = "caltech101"
 SHOTS = 16
 COLLAPSE_POINTS = 15.0  # a seed more than this far below the method's median has collapsed
-TOY_OPTS = ["INPUT.SIZE", "(32, 32)", "USE_CUDA", "False", "DATALOADER.NUM_WORKERS", "0",
-            "TRAINER.MAPLE.PROMPT_DEPTH", "2", "TRAINER.PROMPTSRC.PROMPT_DEPTH_TEXT", "2",
-            "TRAINER.PROMPTSRC.PROMPT_DEPTH_VISION", "2"]
+# the toy model's input and the CPU settings, which any codebase's train.py accepts
+TOY_CPU_OPTS = ["INPUT.SIZE", "(32, 32)", "USE_CUDA", "False", "DATALOADER.NUM_WORKERS", "0"]
+# prompt depths clamped to the toy's 2 layers, per config node
+TOY_DEPTH_OPTS = {
+    "MAPLE": ["TRAINER.MAPLE.PROMPT_DEPTH", "2"],
+    "PROMPTSRC": ["TRAINER.PROMPTSRC.PROMPT_DEPTH_TEXT", "2",
+                  "TRAINER.PROMPTSRC.PROMPT_DEPTH_VISION", "2"],
+}
+TOY_OPTS = [*TOY_CPU_OPTS, *(o for opts in TOY_DEPTH_OPTS.values() for o in opts)]
 TRAINER_NAMES = {
     "zeroshotclip": "ZeroshotCLIP", "coop": "CoOp", "cocoop": "CoCoOp", "kgcoop": "KgCoOp",
     "maple": "MaPLe", "promptsrc": "PromptSRC",
@@ -73,25 +79,30 @@ def read_accuracy(log_path):
     return read_value(str(log_path), "accuracy", "auto")
 
 
-def read_results(out, trainer, seeds, tag=""):
-    """{seed: (base, new)} from the runs' logs (None where a log holds no result).
+def run_logs(out, trainer, folder, seed, tag=""):
+    """The log.txt files of one seed's runs under ``base2new/<folder>`` (train_base or
+    test_new). The config folder is ``<CFG>`` or, with a tag, ``<CFG>_<tag>``, as the scripts
+    name it."""
+    runs = Path(out) / "base2new" / folder / DATASET / f"shots_{SHOTS}" / trainer
+    configs = sorted(p.name for p in runs.glob("*") if p.is_dir())
+    if tag:
+        configs = [c for c in configs if c.endswith("_" + tag)]
+    else:  # the untagged folder: the shortest name (the others are <it>_<tag>)
+        configs = [min(configs, key=len)] if configs else []
+    logs = [runs / c / f"seed{seed}" / "log.txt" for c in configs]
+    return [p for p in logs if p.is_file()]
 
-    The config folder is ``<CFG>`` or, with a tag, ``<CFG>_<tag>``, as the scripts name it.
-    """
+
+def read_results(out, trainer, seeds, tag=""):
+    """{seed: (base, new)} from the runs' logs (None where a log holds no result)."""
     results = {}
-    for side, folder in (("base", "train_base"), ("new", "test_new")):
-        runs = Path(out) / "base2new" / folder / DATASET / f"shots_{SHOTS}" / trainer
-        configs = sorted(p.name for p in runs.glob("*") if p.is_dir())
-        if tag:
-            configs = [c for c in configs if c.endswith("_" + tag)]
-        else:  # the untagged folder: the shortest name (the others are <it>_<tag>)
-            configs = [min(configs, key=len)] if configs else []
-        for seed in seeds:
-            logs = [runs / c / f"seed{seed}" / "log.txt" for c in configs]
-            logs = [p for p in logs if p.is_file()]
-            value = read_accuracy(logs[-1]) if logs else None
-            results.setdefault(seed, {})[side] = value
-    return {seed: (r.get("base"), r.get("new")) for seed, r in results.items()}
+    for seed in seeds:
+        pair = []
+        for folder in ("train_base", "test_new"):
+            logs = run_logs(out, trainer, folder, seed, tag)
+            pair.append(read_accuracy(logs[-1]) if logs else None)
+        results[seed] = tuple(pair)
+    return results
 
 
 def collapsed_seeds(per_seed):
