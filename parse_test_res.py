@@ -294,11 +294,11 @@ def run_multi(args, out) -> int:
 
 
 def draw_plot(kind: str, data: list, args, out) -> int:
-    """--plot: hand the numbers of the table just printed to tools/plotting.py, the one
+    """--plot: hand the numbers of the table just printed to plotting/figures.py, the one
     plotting module of the repository (matplotlib is imported only here)."""
     spread = "95% CI" if args.ci95 else "std"
     try:
-        from tools import plotting
+        from plotting import figures as plotting
 
         if kind == "base2new":
             size = plotting.plot_base2new(data, args.plot, spread, metric=args.keyword)

@@ -15,19 +15,17 @@ DASSL_ORIGIN = ensure_dassl()
 
 import torch  # noqa: E402
 
-import datasets  # noqa: E402,F401  (registers the datasets)
-import trainers.cocoop  # noqa: E402,F401
-import trainers.coop  # noqa: E402,F401
-import trainers.kgcoop  # noqa: E402,F401
-import trainers.maple  # noqa: E402,F401
-import trainers.promptsrc  # noqa: E402,F401
-import trainers.sar_trainers  # noqa: E402,F401
-import trainers.zsclip  # noqa: E402,F401
+import launch.registration  # noqa: E402,F401  (registers every trainer and dataset)
 from dassl.config import get_cfg_default  # noqa: E402
 from dassl.engine import TRAINER_REGISTRY, build_trainer  # noqa: E402
 from dassl.utils import collect_env_info, set_random_seed, setup_logger  # noqa: E402
-from tools.run_guard import UsageError, check_run_inputs, check_yaml_file, run_guarded  # noqa: E402
-from trainers.config import coerce_int_opts, extend_cfg, unread_trainer_nodes  # noqa: E402
+from launch.guard import UsageError, check_run_inputs, check_yaml_file, run_guarded  # noqa: E402
+from trainers.config import (  # noqa: E402
+    all_keys,
+    coerce_int_opts,
+    extend_cfg,
+    unread_trainer_nodes,
+)
 
 
 def build_parser():
@@ -76,15 +74,6 @@ def reset_cfg(cfg, args):
         cfg.MODEL.BACKBONE.NAME = args.backbone
     if args.head:
         cfg.MODEL.HEAD.NAME = args.head
-
-
-def all_keys(cfg, prefix=""):
-    for key, value in cfg.items():
-        full = f"{prefix}{key}"
-        if hasattr(value, "items"):
-            yield from all_keys(value, full + ".")
-        else:
-            yield full
 
 
 def merge_checked(cfg, source, merge):

@@ -3,7 +3,7 @@
 import os
 
 from dassl.config import get_cfg_default
-from tools.make_synthetic_data import write_synthetic_root
+from datasets.synthetic import write_synthetic_root
 from tools.make_tiny_clip import write_tiny_clip
 from tools.toy_world.bench import TOY_CPU_OPTS
 

@@ -1,6 +1,6 @@
 """Smoke runs of tools/bench_eval.py on the CPU (no timing assertions: timings live in docs)."""
 
-from tools import bench_eval
+from benchmarking import evaluation as bench_eval
 
 
 def test_pass_costs_cover_every_way_of_evaluating():

@@ -1,7 +1,7 @@
 """Smoke runs of tools/benchmark.py on the CPU (no timing assertions: timings live in docs)."""
 
-from tools import benchmark
-from tools.make_synthetic_data import write_synthetic_root
+from benchmarking import steps as benchmark
+from datasets.synthetic import write_synthetic_root
 
 
 def test_step_benchmark_runs_every_row_and_ratio():

@@ -7,8 +7,8 @@ import shutil
 
 import pytest
 
+from datasets.synthetic import write_synthetic_root
 from tools.check_data_root import main
-from tools.make_synthetic_data import write_synthetic_root
 
 
 @pytest.fixture(scope="module")

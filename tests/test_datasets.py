@@ -24,7 +24,7 @@ from datasets.coop_format import (
     SplitFormatError,
     dataset_cfg,
 )
-from tools.make_synthetic_data import IMAGES_PER_CLASS, write_synthetic_root
+from datasets.synthetic import IMAGES_PER_CLASS, write_synthetic_root
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TEST_ONLY = ("ImageNetV2", "ImageNetSketch", "ImageNetA", "ImageNetR")

@@ -8,13 +8,8 @@ import pytest
 from PIL import Image
 from scipy.io import loadmat
 
-from tools.make_synthetic_data import (
-    IMAGENET_A_WNIDS,
-    IMAGENET_R_WNIDS,
-    WRITERS,
-    main,
-    write_synthetic_root,
-)
+from datasets.synthetic import IMAGENET_A_WNIDS, IMAGENET_R_WNIDS, WRITERS, write_synthetic_root
+from tools.make_synthetic_data import main
 
 SPLIT_FILES = {
     "OxfordPets": ("oxford_pets", "images"),

@@ -8,8 +8,9 @@ from types import SimpleNamespace
 import pytest
 
 import train
+from plotting import figures as plotting
 from tests.helpers import PROMPTSRC_TINY, eurosat_setup, png_size, read_log, train_argv
-from tools import plot_curves, plotting
+from tools import plot_curves
 
 # two epochs of 5 batches (2 shots x 5 base classes, batch 2), every batch logged
 OPTS = ["DATASET.SUBSAMPLE_CLASSES", "base", "OPTIM.MAX_EPOCH", "2",

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 import trainers.base
-from tools.benchmark import build_cfg, offline_trainer
+from benchmarking.steps import build_cfg, offline_trainer
 from trainers.backbone import weight_dtype
 
 TRAINERS = ["CoOp", "CoCoOp", "KgCoOp", "MaPLe", "PromptSRC", "CoOp_SAR", "CoCoOp_SAR",

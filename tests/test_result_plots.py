@@ -9,8 +9,8 @@ import pytest
 
 import parse_test_res
 import train
+from plotting import figures as plotting
 from tests.helpers import eurosat_setup, eval_on_new, png_size, train_argv
-from tools import plotting
 
 METHODS = {"CoOp": "CoOp/vit_b16_ctxv1", "CoOp_SAR": "CoOp_SAR/vit_b16_ctxv1"}
 

@@ -779,7 +779,7 @@ def test_end_to_end_base2new_coop_and_coop_sar(tmp_path):
     if not os.path.isfile(os.path.join(REPO, "train.py")):
         pytest.skip("train.py is not written yet")
     pytest.importorskip("trainers.coop", reason="trainers are not written yet")
-    synthetic = pytest.importorskip("tools.make_synthetic_data")
+    synthetic = pytest.importorskip("datasets.synthetic")
     tiny_clip = pytest.importorskip("tools.make_tiny_clip")
     data = tmp_path / "data"
     synthetic.write_synthetic_root(str(data), datasets=["EuroSAT", "DescribableTextures"])
@@ -831,7 +831,7 @@ def test_end_to_end_base2new_coop_and_coop_sar(tmp_path):
 def test_end_to_end_grid_on_a_pool_of_two_fake_gpus(tmp_path):
     """Real train.py, synthetic EuroSAT, tiny CLIP: a 2-point grid x 2 seeds x 1 dataset run by
     the pool on 2 fake GPU ids, ending with one table whose numbers are the logs'."""
-    synthetic = pytest.importorskip("tools.make_synthetic_data")
+    synthetic = pytest.importorskip("datasets.synthetic")
     tiny_clip = pytest.importorskip("tools.make_tiny_clip")
     data = tmp_path / "data"
     synthetic.write_synthetic_root(str(data), datasets=["EuroSAT"], num_classes=4,

@@ -10,8 +10,9 @@ import torch
 
 import train
 from dassl.utils import load_checkpoint
+from plotting import figures as plotting
 from tests.helpers import eurosat_setup, png_size, reference_drift, train_argv
-from tools import plotting, similarity_report
+from tools import similarity_report
 from trainers.backbone import load_clip
 from trainers.prompts import ClassTokens, assemble_prompts, hand_crafted_texts
 from trainers.text_encoder import TextEncoder, hand_crafted_features

@@ -59,7 +59,7 @@ def test_hand_crafted_features_are_normalized_template_means(clip_model):
 def coop_text_loss(clip_model, names, recompute, deep=False):
     """Loss and gradients of a learnable context (and deep prompts) through the text tower,
     and the MiB autograd kept for backward."""
-    from tools.benchmark import SavedBytes
+    from benchmarking.steps import SavedBytes
 
     encoder = TextEncoder(clip_model)
     encoder.recompute_blocks = recompute

@@ -7,8 +7,8 @@ import sys
 import pytest
 
 import train
+from datasets.synthetic import write_synthetic_root
 from tests.helpers import COOP, EUROSAT, ROOT, TINY_OPTS, eurosat_setup
-from tools.make_synthetic_data import write_synthetic_root
 
 
 @pytest.fixture(scope="module")

@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from tools.benchmark import build_cfg, offline_trainer
+from benchmarking.steps import build_cfg, offline_trainer
 from trainers.prompts import ClassTokens
 from trainers.text_encoder import TextEncoder
 

@@ -19,8 +19,8 @@ import dassl.utils
 from dassl.data.datasets import DATASET_REGISTRY, build_dataset
 from datasets import DATASET_NAMES, upstream_cache
 from datasets.coop_format import SplitFormatError, dataset_cfg
+from datasets.synthetic import write_synthetic_root
 from datasets.upstream_cache import path_markers, read_datum_pickle, remap_rows
-from tools.make_synthetic_data import write_synthetic_root
 
 TEST_ONLY = ("ImageNetV2", "ImageNetSketch", "ImageNetA", "ImageNetR")
 TRAINABLE = tuple(n for n in DATASET_NAMES if n not in TEST_ONLY)

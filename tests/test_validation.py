@@ -9,8 +9,8 @@ import pytest
 
 from dassl.data.datasets import Datum, build_dataset
 from datasets.coop_format import SplitFormatError, dataset_cfg
+from datasets.synthetic import write_synthetic_root
 from datasets.validation import fewshot_mismatch, validate_split
-from tools.make_synthetic_data import write_synthetic_root
 
 
 @pytest.fixture(scope="module")

@@ -4,8 +4,8 @@ import pytest
 
 import train
 from datasets import DATASET_CONFIGS
+from datasets.synthetic import write_synthetic_root
 from tests.helpers import TINY_OPTS, tiny_clip_path
-from tools.make_synthetic_data import write_synthetic_root
 from trainers.prompts import dataset_template
 
 

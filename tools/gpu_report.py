@@ -28,7 +28,8 @@ ensure_dassl()
 
 import torch  # noqa: E402
 
-from tools import bench_eval, benchmark  # noqa: E402
+from benchmarking import evaluation as bench_eval  # noqa: E402
+from benchmarking import steps as benchmark  # noqa: E402
 
 B2N = "--classes 500 --novel 500"
 # (title, tool, arguments): the figures the issues ask for, cheapest first within a theme
@@ -58,6 +59,7 @@ SECTIONS = [
      "--trainers CoOp CoCoOp MaPLe --classes 500 --compile default"),
 ]
 TINY_STEPS = ["--steps", "1", "--warmup", "1"]
+SCRIPTS = {benchmark: "benchmark", bench_eval: "bench_eval"}  # the program a command names
 
 
 def section_argv(arguments, tiny, steps=10):
@@ -102,7 +104,7 @@ def report(args):
     start = time.perf_counter()
     for title, tool, arguments in SECTIONS:
         argv = section_argv(arguments, args.tiny, args.steps)
-        command = f"python tools/{tool.__name__.split('.')[-1]}.py {' '.join(argv)}"
+        command = f"python tools/{SCRIPTS[tool]}.py {' '.join(argv)}"
         lines += [f"## {title}", "", f"`{command}`", ""]
         if time.perf_counter() - start > args.budget:
             lines += ["skipped: the time budget (--budget) was spent before this section", ""]

@@ -18,7 +18,7 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from parse_test_res import NUMBER, newest_log  # noqa: E402
-from tools import plotting  # noqa: E402
+from plotting import figures as plotting  # noqa: E402
 
 PROGRESS = re.compile(r"epoch \[(\d+)/(\d+)\] batch \[(\d+)/(\d+)\]")
 METER = re.compile(r"(\w+) " + NUMBER + r" \(" + NUMBER + r"\)")

@@ -27,13 +27,13 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import torch  # noqa: E402
 
-import train  # noqa: E402  (registers every trainer and dataset, as train.py does)
+import launch.registration  # noqa: E402,F401  (registers every trainer and dataset)
 from dassl.config import get_cfg_default  # noqa: E402
 from dassl.engine import build_trainer  # noqa: E402
 from parse_test_res import newest_log, read_value, render_rows  # noqa: E402
-from tools import plotting  # noqa: E402
+from plotting import figures as plotting  # noqa: E402
 from trainers.backbone import autocast_for  # noqa: E402
-from trainers.config import extend_cfg  # noqa: E402
+from trainers.config import all_keys, extend_cfg  # noqa: E402
 from trainers.novel_bank import load_novel_bank  # noqa: E402
 from trainers.prompts import ClassTokens, hand_crafted_texts  # noqa: E402
 from trainers.sar import resolve_temperature
@@ -84,7 +84,7 @@ def run_config(run_dir, args):
     if log is None:
         raise ReportError(f"no log.txt in {run_dir} (a training output folder is expected)")
     cfg = extend_cfg(get_cfg_default())
-    known = set(train.all_keys(cfg))
+    known = set(all_keys(cfg))
     for key, text in config_leaves(log):
         if key not in known:
             continue

@@ -138,3 +138,13 @@ def unread_trainer_nodes(config_file, trainer_class):
     if not isinstance(trainer, dict):
         return []
     return sorted(set(trainer) - trainer_nodes(trainer_class))
+
+
+def all_keys(cfg, prefix=""):
+    """Every leaf key of a config, dotted (``OPTIM.LR``): what a KEY VALUE opt may name."""
+    for key, value in cfg.items():
+        full = f"{prefix}{key}"
+        if hasattr(value, "items"):
+            yield from all_keys(value, full + ".")
+        else:
+            yield full

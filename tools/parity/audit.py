@@ -34,7 +34,7 @@ from tools.toy_world.bench import (
     toy_opts,
     trainer_name,
 )
-from tools.toy_world.cli import DATA_FOLDER, MODEL_FILE
+from tools.toy_world.layout import DATA_FOLDER, MODEL_FILE
 
 RUNNER = Path(__file__).resolve().with_name("upstream_run.py")
 SINGLE_SEED_TAG = "single_seed"

@@ -13,8 +13,7 @@ import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from .cli import DATA_FOLDER, MODEL_FILE
-from .layout import bank_path
+from .layout import DATA_FOLDER, MODEL_FILE, bank_path
 
 REPO = Path(__file__).resolve().parents[2]
 if str(REPO) not in sys.path:

@@ -7,11 +7,8 @@ import time
 from pathlib import Path
 
 from .checkpoint import SHIPPED, read_compact, save_compact, write_clip_checkpoint
-from .layout import bank_path, write_dataset
+from .layout import DATA_FOLDER, MODEL_FILE, bank_path, write_dataset
 from .world import make_world
-
-MODEL_FILE = "toy_clip.pt"
-DATA_FOLDER = "data"
 
 
 def pretrain_compact(seed, steps, out, crop_share=0.5):

@@ -14,6 +14,8 @@ from pathlib import Path
 
 from .draw import draw_image, image_rng, jpeg_bytes
 
+MODEL_FILE = "toy_clip.pt"  # a world folder: <world>/toy_clip.pt and the data root <world>/data
+DATA_FOLDER = "data"
 DATASET_FOLDER = "caltech-101"
 IMAGE_FOLDER = "101_ObjectCategories"
 SPLIT_FILE = "split_zhou_Caltech101.json"

@@ -16,6 +16,7 @@ import torch
 from PIL import Image
 
 import train
+from datasets.synthetic import write_synthetic_root
 from tests.helpers import (
     COOP,
     EUROSAT,
@@ -26,7 +27,6 @@ from tests.helpers import (
     read_log,
     tiny_clip_path,
 )
-from tools.make_synthetic_data import write_synthetic_root
 
 
 @pytest.fixture(scope="module")

@@ -1,0 +1,469 @@
+"""Time training steps of any trainer on synthetic batches, with no download and no dataset.
+
+Each row builds the real trainer (its YAML, its model, its optimizer) on a random-weight CLIP
+(``random:ViT-B/16`` by default) over ImageNet class names, then times ``forward_backward`` on
+random images. ``--compare`` adds, per trainer, the upstream-equivalent reference of its
+baseline (fp16 weights, full 77-token text context) and prints ratios against it, plus the
+ratio of each SAR variant to its own baseline. Record GPU figures in docs/benchmarks.md.
+
+    python tools/benchmark.py --trainers CoOp CoOp_SAR --classes 500 --novel 500 --compare
+    python tools/benchmark.py --tiny --steps 2              # CPU smoke run (tests use it)
+    python tools/benchmark.py pipeline --root $DATA --dataset imagenet --workers 0 4 8
+    python tools/benchmark.py textenc --class-counts 100 500 1000   # FLOP rate vs matmul peak
+
+``--compile MODE`` adds a row per trainer with ``TRAINER.COMPILE.MODE`` set (torch.compile of
+both towers), timed after at least 3 warm-up steps, which compile it. ``--text-checkpoint`` adds
+a row per trainer with ``TRAINER.TEXT_CHECKPOINT`` on and its time and saved-bytes ratios.
+
+Fairness: every row is built and warmed up before any is timed, then the rows take turns, one
+step each, in alternating order; the table gives the median and the min-max spread. Ratios of
+rows from one run are what to quote on a shared machine. "saved MiB" is the memory autograd
+keeps for backward (tensors saved by the forward, once per storage, frozen weights excluded),
+counted on any device; "peak GiB" needs CUDA. A "-" means the figure does not apply.
+"""
+
+import argparse
+import os
+import statistics
+import tempfile
+import time
+from types import SimpleNamespace
+from typing import NamedTuple
+
+from dassl_fallback import ensure_dassl  # noqa: E402
+
+ensure_dassl()
+
+import torch  # noqa: E402
+from open_clip.zero_shot_metadata import IMAGENET_CLASSNAMES  # noqa: E402
+from tabulate import tabulate  # noqa: E402
+
+import launch.registration  # noqa: E402,F401  (registers every trainer and dataset)
+from dassl.config import get_cfg_default  # noqa: E402
+from dassl.engine import TRAINER_REGISTRY  # noqa: E402
+from trainers.backbone import autocast_for  # noqa: E402
+from trainers.config import extend_cfg  # noqa: E402
+from trainers.text_encoder import TextEncoder  # noqa: E402
+
+# The base-to-new config of each trainer (spec table); SAR variants use their own copy.
+DEFAULT_CONFIGS = {
+    "CoOp": "vit_b16_ctxv1",
+    "CoCoOp": "vit_b16_c4_ep10_batch1_ctxv1",
+    "KgCoOp": "vit_b16_ep100_ctxv1",
+    "MaPLe": "vit_b16_c2_ep5_batch4_2ctx",
+    "PromptSRC": "vit_b16_c2_ep20_batch4_4+4ctx",
+}
+
+
+COMPILE_WARMUP = 3
+
+
+class SavedBytes:
+    """Bytes autograd keeps between forward and backward: every tensor saved for backward,
+    counted once per storage (views and repeats share one), frozen weights left out (they are
+    resident anyway). Counted on any device, so the CPU gives the GPU's activation memory."""
+
+    def __init__(self, *modules):
+        tensors = [t for m in modules for t in (*m.parameters(), *m.buffers())]
+        self.excluded = {t.untyped_storage().data_ptr() for t in tensors}
+        self.storages = {}
+
+    def pack(self, tensor):
+        storage = tensor.untyped_storage()
+        if storage.data_ptr() not in self.excluded:
+            self.storages[storage.data_ptr()] = storage.nbytes()
+        return tensor
+
+    def __enter__(self):
+        self._hooks = torch.autograd.graph.saved_tensors_hooks(self.pack, lambda tensor: tensor)
+        self._hooks.__enter__()
+        return self
+
+    def __exit__(self, *exc):
+        self._hooks.__exit__(*exc)
+
+    @property
+    def mib(self):
+        return sum(self.storages.values()) / 2**20
+
+
+def baseline_of(trainer):
+    return trainer[: -len("_SAR")] if trainer.endswith("_SAR") else trainer
+
+
+def build_cfg(trainer, arch, prec, batch, num_novel, bank_file, device, compile_mode="",
+              compile_backend="inductor"):
+    cfg = extend_cfg(get_cfg_default())
+    config = os.path.join("configs", "trainers", trainer, DEFAULT_CONFIGS[baseline_of(trainer)])
+    cfg.merge_from_file(config + ".yaml")
+    node = TRAINER_REGISTRY.get(trainer).cfg_node
+    cfg.TRAINER.NAME = trainer
+    cfg.TRAINER[node].PREC = prec
+    cfg.MODEL.BACKBONE.NAME = f"random:{arch}"
+    cfg.DATASET.NAME = "ImageNet"
+    cfg.DATALOADER.TRAIN_X.BATCH_SIZE = batch
+    cfg.USE_CUDA = device == "cuda"
+    cfg.SEED = 1
+    cfg.VERBOSE = False
+    if arch == "tiny":
+        cfg.INPUT.SIZE = (32, 32)
+    cfg.TRAINER.SAR.NUM_NOVEL = num_novel
+    cfg.TRAINER.SAR.NOVEL_SOURCE = bank_file
+    cfg.TRAINER.COMPILE.MODE = compile_mode
+    cfg.TRAINER.COMPILE.BACKEND = compile_backend
+    return cfg
+
+
+def offline_trainer(trainer, cfg, classnames):
+    """The registered trainer with its data stage replaced by class names only."""
+
+    class Offline(TRAINER_REGISTRY.get(trainer)):
+        def build_data_loader(self):
+            dataset = SimpleNamespace(classnames=classnames, all_classnames=classnames,
+                                      lab2cname=dict(enumerate(classnames)))
+            self.dm = SimpleNamespace(dataset=dataset)
+            self.train_loader_x = self.val_loader = self.test_loader = None
+            self.train_loader_u = None
+            self.num_classes = len(classnames)
+            self.num_source_domains = 1
+            self.lab2cname = dataset.lab2cname
+
+    instance = Offline(cfg)
+    if hasattr(instance, "build_sar"):
+        instance.build_sar()
+    instance.num_batches = 10**9  # never reach the per-epoch lr update
+    return instance
+
+
+def median_seconds(step, device, steps, warmup):
+    """Median wall time of ``step(index)`` over ``steps`` calls after ``warmup`` untimed ones."""
+    times = []
+    for index in range(warmup + steps):
+        synchronize(device)
+        start = time.perf_counter()
+        step(index)
+        synchronize(device)
+        if index >= warmup:
+            times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+class Row(NamedTuple):
+    """One benchmarked setting of one trainer."""
+
+    trainer: str
+    prec: str
+    full_context: bool = False  # the upstream-equivalent 77-token text pass
+    compile_mode: str = ""
+    text_checkpoint: bool = False
+
+
+def build_row(row, args, bank_file):
+    """The row's trainer and synthetic batch, built before any row is timed."""
+    device = benchmark_device(args)
+    cfg = build_cfg(row.trainer, args.arch, row.prec, args.batch or 0, args.novel, bank_file,
+                    device, row.compile_mode, args.compile_backend)
+    cfg.TRAINER.TEXT_CHECKPOINT = row.text_checkpoint
+    batch = args.batch or cfg.DATALOADER.TRAIN_X.BATCH_SIZE
+    cfg.DATALOADER.TRAIN_X.BATCH_SIZE = batch
+    cfg.freeze()
+    before = allocated_bytes(device)
+    instance = offline_trainer(row.trainer, cfg, benchmark_classnames(args))
+    instance.model.text_encoder.exact_truncation = not row.full_context
+    size = cfg.INPUT.SIZE[0]
+    dev = instance.device
+    data = {"img": torch.randn(batch, 3, size, size, device=dev),
+            "label": torch.randint(0, instance.num_classes, (batch,), device=dev)}
+    return SimpleNamespace(row=row, trainer=instance, data=data, batch=batch, times=[],
+                           resident=allocated_bytes(device) - before, peak=0, saved=None)
+
+
+def benchmark_device(args):
+    return "cuda" if torch.cuda.is_available() and not args.cpu else "cpu"
+
+
+def instance_prec(prec, device):
+    return prec if device == "cuda" else f"{prec}->fp32 (cpu)"
+
+
+def benchmark_classnames(args):
+    return list(IMAGENET_CLASSNAMES[: args.classes])
+
+
+def allocated_bytes(device):
+    return torch.cuda.memory_allocated() if device == "cuda" else 0
+
+
+def run_step(built, index):
+    built.trainer.batch_idx = index
+    built.trainer.forward_backward(built.data)
+
+
+def warm_up(built_rows, warmup):
+    """Untimed steps, round-robin, so no row pays the process's own warm-up for the others;
+    compiled rows get at least COMPILE_WARMUP (they compile, maybe twice, in their first)."""
+    counts = [max(warmup, COMPILE_WARMUP) if b.row.compile_mode else warmup for b in built_rows]
+    for index in range(max(counts, default=0)):
+        for built, count in zip(built_rows, counts):
+            if index < count:
+                run_step(built, index)
+
+
+def count_saved(built_rows):
+    """One untimed step per row with saved-tensor hooks: the bytes kept for backward."""
+    for built in built_rows:
+        with SavedBytes(built.trainer.model) as saved:
+            run_step(built, 0)
+        built.saved = saved.mib
+
+
+def time_interleaved(built_rows, device, steps):
+    """``steps`` rounds, each timing one step of every row, in alternating order (A B, B A):
+    load from other jobs and clock drift fall on every row alike."""
+    for round_index in range(steps):
+        order = built_rows if round_index % 2 == 0 else built_rows[::-1]
+        for built in order:
+            synchronize(device)
+            before = allocated_bytes(device)
+            if device == "cuda":
+                torch.cuda.reset_peak_memory_stats()
+            start = time.perf_counter()
+            run_step(built, round_index)
+            synchronize(device)
+            built.times.append(time.perf_counter() - start)
+            if device == "cuda":  # this row's own weights plus its step's transient peak
+                step_peak = torch.cuda.max_memory_allocated() - before
+                built.peak = max(built.peak, built.resident + step_peak)
+
+
+def row_result(built, device):
+    ms = [t * 1000 for t in built.times]
+    median = statistics.median(ms)
+    row = built.row
+    return {"trainer": row.trainer, "prec": instance_prec(row.prec, device),
+            "context": "77 (upstream)" if row.full_context else "exact",
+            "compile": row.compile_mode or "-", "text ckpt": "on" if row.text_checkpoint else "-",
+            "batch": built.batch, "ms/step": median, "spread": f"{min(ms):.1f}-{max(ms):.1f}",
+            "images/s": built.batch / median * 1000,
+            "peak GiB": built.peak / 2**30 if device == "cuda" else None,
+            "saved MiB": built.saved}
+
+
+def benchmark_rows(args):
+    """The rows the command line asks for: ours, then compiled, checkpointed and reference."""
+    rows = [Row(t, args.prec) for t in args.trainers]
+    if args.compile:
+        rows += [Row(t, args.prec, compile_mode=args.compile) for t in args.trainers]
+    if args.text_checkpoint:
+        rows += [Row(t, args.prec, text_checkpoint=True) for t in args.trainers]
+    if args.compare:
+        rows += [Row(t, "fp16", full_context=True)
+                 for t in dict.fromkeys(baseline_of(t) for t in args.trainers)]
+    return rows
+
+
+def write_bank(args, directory):
+    """SAR's bank: the shipped ImageNet bank, or class names after the benchmarked ones."""
+    if args.bank == "shipped":
+        return "llm"
+    path = os.path.join(directory, "bank.txt")
+    bank = IMAGENET_CLASSNAMES[args.classes : args.classes + max(args.novel, 1)]
+    if len(bank) < max(args.novel, 1):
+        bank = [f"novel thing {i}" for i in range(max(args.novel, 1))]
+    with open(path, "w") as f:
+        f.write("\n".join(bank))
+    return path
+
+
+def benchmark(args):
+    device = benchmark_device(args)
+    with tempfile.TemporaryDirectory() as tmp:
+        bank_file = write_bank(args, tmp)
+        built_rows = [build_row(row, args, bank_file) for row in benchmark_rows(args)]
+    warm_up(built_rows, args.warmup)
+    count_saved(built_rows)
+    time_interleaved(built_rows, device, args.steps)
+    rows = [row_result(built, device) for built in built_rows]
+    del built_rows
+    add_ratios(rows)
+    name = torch.cuda.get_device_name() if device == "cuda" else "cpu"
+    print(f"device: {name}; CLIP random:{args.arch}; {args.classes} base classes, "
+          f"{args.novel} novel per step (SAR, bank: {args.bank}); median and min-max of "
+          f"{args.steps} interleaved steps after {args.warmup} warm-up")
+    print(tabulate(rows, headers="keys", floatfmt=".2f", tablefmt="github", missingval="-"))
+    return rows
+
+
+def ratio(row, other, key):
+    if other is None or row[key] is None or not other[key]:
+        return None
+    return row[key] / other[key]
+
+
+def add_ratios(rows):
+    """Ratios against the upstream-equivalent reference, of SAR against its baseline, and of
+    text checkpointing against the same row without it; None (printed "-") where none applies."""
+    reference = {r["trainer"]: r for r in rows if r["context"].startswith("77")}
+    ours = {(r["trainer"], r["compile"], r["text ckpt"]): r for r in rows
+            if not r["context"].startswith("77")}
+    for row in rows:
+        ref = reference.get(baseline_of(row["trainer"]))
+        row["vs upstream"] = ratio(row, ref, "ms/step")
+        sar = row["trainer"].endswith("_SAR") and not row["context"].startswith("77")
+        base = ours.get((baseline_of(row["trainer"]), row["compile"], row["text ckpt"]))
+        base = base if sar else None
+        row["SAR/base time"] = ratio(row, base, "ms/step")
+        row["SAR/base mem"] = ratio(row, base, "peak GiB")
+        row["SAR/base saved"] = ratio(row, base, "saved MiB")
+        checkpointed = row["text ckpt"] == "on"
+        plain = ours.get((row["trainer"], row["compile"], "-")) if checkpointed else None
+        row["ckpt/plain time"] = ratio(row, plain, "ms/step")
+        row["ckpt/plain saved"] = ratio(row, plain, "saved MiB")
+
+
+def matmul_rate(device, dtype, size, repeats=10):
+    """Achieved TFLOP/s of a square matmul: the device's practical peak for this dtype."""
+    a = torch.randn(size, size, device=device, dtype=dtype)
+    b = torch.randn(size, size, device=device, dtype=dtype)
+    for _ in range(2):
+        a @ b
+    synchronize(device)
+    start = time.perf_counter()
+    for _ in range(repeats):
+        a @ b
+    synchronize(device)
+    return 2 * size**3 * repeats / (time.perf_counter() - start) / 1e12
+
+
+def synchronize(device):
+    if device == "cuda":
+        torch.cuda.synchronize()
+
+
+def text_encoder_rate(args):
+    """Forward + backward of CoOp's text path over N classes: ms, TFLOP/s, share of matmul peak.
+
+    FLOPs are counted by ``torch.utils.flop_counter`` on one pass (the frozen weights get no
+    gradient, so the backward is about one forward); the rate is FLOPs / median time.
+    """
+    device = benchmark_device(args)
+    dtypes = {"bf16": torch.bfloat16, "fp16": torch.float16, "amp": torch.float16}
+    dtype = dtypes.get(args.prec, torch.float32) if device == "cuda" else torch.float32
+    peak = matmul_rate(device, dtype, 8192 if device == "cuda" else 512)
+    rows = []
+    for classes in args.class_counts:
+        for full_context in (False, True):
+            TextEncoder.exact_truncation = not full_context
+            try:
+                tokens, flops, seconds = time_text_path(args, device, classes)
+            finally:
+                TextEncoder.exact_truncation = True
+            rate = flops / seconds / 1e12
+            rows.append({"classes": classes, "tokens": tokens, "ms": seconds * 1000,
+                         "GFLOP": flops / 1e9, "TFLOP/s": rate, "matmul TFLOP/s": peak,
+                         "of peak": rate / peak})
+    name = torch.cuda.get_device_name() if device == "cuda" else "cpu"
+    print(f"device: {name}; CLIP random:{args.arch}; CoOp text path, forward + backward, "
+          f"{instance_prec(args.prec, device)}; matmul peak measured with {dtype}")
+    print(tabulate(rows, headers="keys", floatfmt=".3g", tablefmt="github"))
+    return rows
+
+
+def time_text_path(args, device, classes):
+    """(context length, FLOPs of one pass, median seconds per pass) of CoOp's text path."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    cfg = build_cfg("CoOp", args.arch, args.prec, 1, 0, "", device)
+    cfg.freeze()
+    instance = offline_trainer("CoOp", cfg, list(IMAGENET_CLASSNAMES[:classes]))
+    model = instance.model
+    tokens = model.class_tokens()
+
+    def step(_index=0):
+        with autocast_for(instance.prec, instance.device):
+            features = model.encode_text(tokens)
+        features.float().sum().backward()
+
+    with FlopCounterMode(display=False) as counter:
+        step()
+    seconds = median_seconds(step, device, args.steps, args.warmup)
+    context = model.text_encoder.context_length(tokens.max_len)
+    return context, counter.get_total_flops(), seconds
+
+
+def pipeline(args):
+    """Images/s of the training input pipeline alone (decode + augment + collate + transfer)."""
+    from dassl.data import DataManager
+
+    rows = []
+    for workers in args.workers:
+        cfg = extend_cfg(get_cfg_default())
+        cfg.merge_from_file(os.path.join("configs", "datasets", f"{args.dataset}.yaml"))
+        cfg.merge_from_file(os.path.join("configs", "trainers", "CoOp", "vit_b16_ctxv1.yaml"))
+        cfg.DATASET.ROOT = args.root
+        cfg.DATASET.NUM_SHOTS = args.shots
+        cfg.DATALOADER.NUM_WORKERS = workers
+        cfg.DATALOADER.TRAIN_X.BATCH_SIZE = args.batch or 32
+        cfg.INPUT.SIZE = (args.image_size, args.image_size)
+        cfg.SEED = 1
+        cfg.USE_CUDA = torch.cuda.is_available()
+        dm = DataManager(cfg)
+        device = torch.device("cuda" if cfg.USE_CUDA else "cpu")
+        seen, start = 0, None
+        for epoch in range(args.epochs):
+            for batch in dm.train_loader_x:
+                batch["img"].to(device, non_blocking=True)
+                seen += batch["img"].shape[0] if start else 0
+                start = start or time.perf_counter()
+            del epoch
+        elapsed = time.perf_counter() - start
+        rows.append({"workers": workers, "images": seen, "seconds": elapsed,
+                     "images/s": seen / elapsed if elapsed else float("nan")})
+    print(tabulate(rows, headers="keys", floatfmt=".1f", tablefmt="github"))
+    return rows
+
+
+def parse_args(argv):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("mode", nargs="?", default="steps",
+                        choices=["steps", "pipeline", "textenc"])
+    parser.add_argument("--trainers", nargs="+", default=["CoOp", "CoOp_SAR"])
+    parser.add_argument("--classes", type=int, default=500)
+    parser.add_argument("--novel", type=int, default=500, help="SAR's NUM_NOVEL")
+    parser.add_argument("--batch", type=int, default=0, help="0 = the config's batch size")
+    parser.add_argument("--prec", default="bf16", choices=["fp16", "fp32", "amp", "bf16"])
+    parser.add_argument("--arch", default="ViT-B/16", help="random CLIP architecture")
+    parser.add_argument("--steps", type=int, default=20)
+    parser.add_argument("--warmup", type=int, default=5)
+    parser.add_argument("--compare", action="store_true")
+    parser.add_argument("--cpu", action="store_true", help="stay on the CPU")
+    parser.add_argument("--compile", default="", help="also time our rows with this "
+                        "TRAINER.COMPILE.MODE (default, reduce-overhead, max-autotune)")
+    parser.add_argument("--compile-backend", default="inductor")
+    parser.add_argument("--text-checkpoint", action="store_true",
+                        help="also time our rows with TRAINER.TEXT_CHECKPOINT True")
+    parser.add_argument("--bank", default="names", choices=["names", "shipped"],
+                        help="SAR's bank: ImageNet names after the benchmarked ones, or the "
+                        "shipped ImageNet bank (datasets/novel_classes/ImageNet.json)")
+    parser.add_argument("--class-counts", nargs="+", type=int, default=[100, 500, 1000],
+                        help="textenc: class counts")
+    parser.add_argument("--tiny", action="store_true",
+                        help="smoke run: tiny CLIP, 10 classes, batch 2, on the CPU")
+    parser.add_argument("--root", default="", help="pipeline: data root")
+    parser.add_argument("--dataset", default="imagenet", help="pipeline: dataset config stem")
+    parser.add_argument("--workers", nargs="+", type=int, default=[0, 4, 8])
+    parser.add_argument("--shots", type=int, default=16)
+    parser.add_argument("--epochs", type=int, default=2)
+    parser.add_argument("--image-size", type=int, default=224)
+    args = parser.parse_args(argv)
+    if args.tiny:
+        args.arch, args.classes, args.novel, args.batch, args.cpu = "tiny", 10, 6, 2, True
+        args.class_counts = [10]
+        args.warmup = min(args.warmup, 1)
+    return args
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    modes = {"steps": benchmark, "pipeline": pipeline, "textenc": text_encoder_rate}
+    return modes[args.mode](args)
