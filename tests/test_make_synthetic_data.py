@@ -194,3 +194,16 @@ def test_help_describes_every_option_with_its_default(tool, capsys):
     for option in set(options):
         described = text.split(f" {option} ")[-1].split(" --")[0]
         assert "default" in described or option == "--root", (option, described)
+
+
+def test_the_program_runs_in_a_fresh_process_from_another_folder(tmp_path):
+    """As the README runs it: a new interpreter, so nothing imported by the tests helps it."""
+    import subprocess
+    import sys
+
+    tool = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "tools",
+                        "make_synthetic_data.py")
+    done = subprocess.run([sys.executable, tool, "--root", str(tmp_path / "d"), "--datasets",
+                           "eurosat"], cwd=tmp_path, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "d" / "eurosat").is_dir()

@@ -22,6 +22,10 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
+from dassl_fallback import ensure_dassl  # noqa: E402
+
+ensure_dassl()  # the datasets package registers with Dassl on import
+
 from datasets.synthetic import IMAGES_PER_CLASS, WRITERS, write_synthetic_root  # noqa: E402
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
