@@ -72,6 +72,6 @@ def test_vision_prompt_learners_refuse_a_resnet_in_one_line(data, tmp_path, caps
                                                             config):
     assert train.main(resnet_argv(data, tmp_path / "run", trainer, config)) == 1
     err = capsys.readouterr().err.strip().splitlines()
-    assert err[-1].startswith(f"error: {trainer} needs a ViT backbone")
+    assert err[-1].startswith(f"error: {trainer} needs a vision transformer backbone")
     assert "MODEL.BACKBONE.NAME random:tiny-RN" in err[-1]
     assert not (tmp_path / "run").exists()

@@ -24,8 +24,8 @@ def require_vision_transformer(visual, trainer="visual prompts", backbone=None):
     if not isinstance(visual, VisionTransformer):
         got = f"MODEL.BACKBONE.NAME {backbone}" if backbone else type(visual).__name__
         raise ValueError(
-            f"{trainer} needs a ViT backbone (ViT-B/16, ViT-B/32, ...), got {got}, a "
-            f"{type(visual).__name__}: a ResNet has no token sequence to prompt"
+            f"{trainer} needs a vision transformer backbone (ViT-B/16, ViT-B/32, ...), got "
+            f"{got}, a {type(visual).__name__}: a ResNet has no token sequence to prompt"
         )
 
 
