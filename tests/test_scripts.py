@@ -967,6 +967,39 @@ def test_real_configs_cover_every_trainer_and_dataset():
             assert f"/trainers/{trainer}/" in path or f"/trainers/{trainer[:-4]}/" in path
 
 
+# Upstream CoOp's configs/trainers/CoOp/: backbone, OPTIM.MAX_EPOCH (None: rn50_val, which has
+# no OPTIM node) and whether the context starts from "a photo of a" (the _ctxv1 files).
+UPSTREAM_COOP_CONFIGS = {
+    "rn50": ("RN50", 200, False), "rn50_ep50": ("RN50", 50, False),
+    "rn50_ep100": ("RN50", 100, False), "rn50_ctxv1": ("RN50", 200, True),
+    "rn50_ep50_ctxv1": ("RN50", 50, True), "rn50_val": ("RN50", None, False),
+    "rn101": ("RN101", 200, False), "rn101_ep50": ("RN101", 50, False),
+    "vit_b32": ("ViT-B/32", 200, False), "vit_b32_ep50": ("ViT-B/32", 50, False),
+    "vit_b16": ("ViT-B/16", 200, False), "vit_b16_ep50": ("ViT-B/16", 50, False),
+    "vit_b16_ep100": ("ViT-B/16", 100, False), "vit_b16_ctxv1": ("ViT-B/16", 200, True),
+    "vit_b16_ep50_ctxv1": ("ViT-B/16", 50, True), "vit_b16_ep100_ctxv1": ("ViT-B/16", 100, True),
+}
+
+
+@pytest.mark.parametrize("trainer", ["CoOp", "CoOp_SAR"])
+def test_every_upstream_coop_config_ships(trainer):
+    """Issue 24 section 2: rn50_ep100, rn50_val, rn101, ... were missing, so main.sh could not
+    run the CoOp paper's recipe. Each one loads through train.py's config chain."""
+    import train
+
+    for name, (backbone, epochs, ctx_init) in UPSTREAM_COOP_CONFIGS.items():
+        path = os.path.join(REPO, "configs", "trainers", trainer, f"{name}.yaml")
+        assert os.path.isfile(path), path
+        args = train.build_parser().parse_args(
+            ["--trainer", trainer, "--config-file", path, "--output-dir", "unused"])
+        cfg = train.setup_cfg(args)
+        assert cfg.MODEL.BACKBONE.NAME == backbone, name
+        assert "normalize" in cfg.INPUT.TRANSFORMS, name  # CLIP's mean and std
+        assert cfg.TRAINER.COOP.CTX_INIT == ("a photo of a" if ctx_init else None), name
+        if epochs is not None:
+            assert cfg.OPTIM.MAX_EPOCH == epochs and cfg.OPTIM.LR == 0.002, name
+
+
 # --- end to end -------------------------------------------------------------------------------
 
 
