@@ -727,7 +727,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--seeds", nargs="+", help="seeds every cell should have (default: all seeds found)"
     )
-    parser.add_argument("--shots", type=int, help="the shots_N folder (--base2new; default 16)")
+    parser.add_argument("--shots", type=int,
+                        help="the shots_N folder (--base2new; default: the one there, else 16)")
     parser.add_argument("--decimals", type=int, help="decimals in the table (default 2; csv 4)")
     parser.add_argument("--plot", metavar="PNG",
                         help="also draw the table (--base2new or --multi-exp) into this PNG")
@@ -758,6 +759,27 @@ def main(argv: list[str] | None = None, out=None) -> int:
         return 2
 
 
+SHOTS_FOLDER = re.compile(r"shots_(\d+)")
+
+
+def default_shots(root: str) -> int:
+    """The N of ROOT's train_base/<dataset>/shots_N folders, so that the table and its caption
+    name the shots that ran; 16 (the protocol's) when there are none, and a refusal when runs
+    of several shot counts would otherwise be mixed or picked silently."""
+    found = set()
+    train_base = os.path.join(root, "train_base")
+    for dataset in subdirs(train_base) if os.path.isdir(train_base) else []:
+        for name in subdirs(os.path.join(train_base, dataset)):
+            match = SHOTS_FOLDER.fullmatch(name)
+            if match:
+                found.add(int(match.group(1)))
+    if len(found) > 1:
+        names = ", ".join(f"shots_{n}" for n in sorted(found))
+        raise BadInput(f"{train_base} holds runs of several shot counts ({names}): "
+                       "pick one with --shots")
+    return found.pop() if found else 16
+
+
 # Flags that only --base2new reads: given to another mode, they would be ignored silently.
 TABLE_FLAGS = {"format": "--format", "methods": "--methods", "seeds": "--seeds",
                "shots": "--shots", "decimals": "--decimals", "transpose": "--transpose"}
@@ -766,7 +788,7 @@ TABLE_FLAGS = {"format": "--format", "methods": "--methods", "seeds": "--seeds",
 def check_mode_flags(args) -> None:
     if args.base2new:
         args.format = args.format or "markdown"
-        args.shots = 16 if args.shots is None else args.shots
+        args.shots = default_shots(args.directory) if args.shots is None else args.shots
         return
     given = [name for key, name in TABLE_FLAGS.items() if getattr(args, key) is not None]
     if given:

@@ -143,18 +143,30 @@ sar_facts() {
             ;;
     esac
     SAR_CFG_DIR="$SAR_CFG${EXP_TAG:+_$EXP_TAG}"
-    local root
+    sar_config_file "$trainer" "$SAR_CFG"
+}
+
+# sar_config_file TRAINER CFG: sets SAR_CONFIG_FILE to configs/trainers/TRAINER/CFG.yaml. A SAR
+# variant without a config folder of its own uses its baseline's (the SAR knobs keep their
+# defaults); upstream keeps the zero-shot config with CoOp's.
+sar_config_file() {
+    local trainer=$1 cfg=$2 root
     root=$(sar_config_root)
-    SAR_CONFIG_FILE="$root/trainers/$trainer/$SAR_CFG.yaml"
-    # A SAR variant without a config folder of its own uses its baseline's (the SAR knobs keep
-    # their defaults); upstream keeps the zero-shot config with CoOp's.
+    SAR_CONFIG_FILE="$root/trainers/$trainer/$cfg.yaml"
     local fallback=${trainer%_SAR}
     [[ $trainer == ZeroshotCLIP ]] && fallback=CoOp
-    if [[ ! -f $SAR_CONFIG_FILE && -f $root/trainers/$fallback/$SAR_CFG.yaml ]]; then
-        SAR_CONFIG_FILE="$root/trainers/$fallback/$SAR_CFG.yaml"
+    if [[ ! -f $SAR_CONFIG_FILE && -f $root/trainers/$fallback/$cfg.yaml ]]; then
+        SAR_CONFIG_FILE="$root/trainers/$fallback/$cfg.yaml"
     fi
-    [[ -f $SAR_CONFIG_FILE ]] ||
-        sar_die "config file not found: $root/trainers/$trainer/$SAR_CFG.yaml"
+    if [[ ! -f $SAR_CONFIG_FILE ]]; then
+        local known f
+        known=$(for f in "$root/trainers/$trainer"/*.yaml; do
+            [[ -f $f ]] && basename "$f" .yaml; done | tr '\n' ' ')
+        known=${known% }
+        sar_die "config file not found: $root/trainers/$trainer/$cfg.yaml" \
+            "(known: ${known:-none})"
+    fi
+    return 0
 }
 
 # sar_dataset_file DATASET: sets SAR_DATASET_FILE.
@@ -260,17 +272,48 @@ sar_is_done() {
         END { exit !found }' "$log"
 }
 
-# sar_should_skip DIR TRAINED: true (and says so) when DIR already holds a finished run.
+# sar_same_run DIR TRAIN_ARGS...: true when the finished run in DIR was asked for these train.py
+# arguments (launch/run_record.py says what is compared); otherwise prints what differs.
+sar_same_run() {
+    local dir=$1
+    shift
+    (cd "$SAR_REPO" && "${SAR_PY[@]}" tools/check_run_options.py "$dir" -- "$@")
+}
+
+# sar_should_skip DIR TRAINED TRAIN_ARGS...: true (and says so) when DIR already holds a finished
+# run of these train.py arguments. A finished run of other arguments is never passed off as this
+# one: the script stops with one line saying what differs and how to rerun.
 sar_should_skip() {
-    if [[ -d $1 ]]; then
-        if sar_is_done "$1" "$2"; then
-            sar_note "results exist at $1, skipping this job (delete the folder to run it again)"
-            return 0
+    local dir=$1 trained=$2 why
+    shift 2
+    if [[ -d $dir ]]; then
+        if sar_is_done "$dir" "$trained"; then
+            if why=$(sar_same_run "$dir" "$@"); then
+                sar_note "results exist at $dir, skipping this job (delete the folder to run it" \
+                    "again)"
+                return 0
+            fi
+            sar_die "$dir holds a finished run with other options (${why:-unreadable log});" \
+                "delete that folder to rerun it, or set EXP_TAG=<name> to run these options" \
+                "into a folder of their own"
         fi
-        sar_note "$1 exists but holds no finished run; running it again" \
+        sar_note "$dir exists but holds no finished run; running it again" \
             "(the new log goes beside the old one)"
     fi
     return 1
+}
+
+# sar_shots_in DEFAULT KEY VALUE...: the shots a run trains on, the last DATASET.NUM_SHOTS among
+# the opts or DEFAULT; folders are named after it, as upstream's are.
+sar_shots_in() {
+    local shots=$1 i
+    local -a opts=("${@:2}")
+    for ((i = 0; i + 1 < ${#opts[@]}; i += 2)); do
+        [[ ${opts[i]} == DATASET.NUM_SHOTS ]] && shots=${opts[i + 1]}
+    done
+    [[ $shots =~ ^[0-9]+$ && $shots -gt 0 ]] ||
+        sar_die "DATASET.NUM_SHOTS must be a positive integer, got '$shots'"
+    printf '%s' "$shots"
 }
 
 # sar_require_model MODEL_DIR HINT: the trained run a test step loads, at epoch SAR_LOADEP.
@@ -314,76 +357,172 @@ sar_common_args() {
 
 sar_step_base2new_train() { # DATASET SEED
     sar_facts "$SAR_TRAINER" base2new "$1"
-    local dir="$SAR_OUT/base2new/train_base/$1/shots_$SAR_B2N_SHOTS/$SAR_TRAINER/$SAR_CFG_DIR/seed$2"
+    local shots
+    shots=$(sar_shots_in "$SAR_B2N_SHOTS" "${SAR_USER_OPTS[@]}")
+    local dir="$SAR_OUT/base2new/train_base/$1/shots_$shots/$SAR_TRAINER/$SAR_CFG_DIR/seed$2"
     sar_common_args "$2" "$1" "$dir"
-    sar_should_skip "$dir" "$SAR_TRAINED" && return 0
     if ((SAR_TRAINED)); then
         SAR_ARGS+=("${SAR_TRAINER_OPTS[@]}" DATASET.NUM_SHOTS "$SAR_B2N_SHOTS")
     else
         # Zero-shot CLIP has nothing to train: this step evaluates it on the base classes.
         SAR_ARGS+=(--eval-only "${SAR_TRAINER_OPTS[@]}")
     fi
-    sar_train_py "${SAR_ARGS[@]}" DATASET.SUBSAMPLE_CLASSES base "${SAR_USER_OPTS[@]}"
+    SAR_ARGS+=(DATASET.SUBSAMPLE_CLASSES base "${SAR_USER_OPTS[@]}")
+    sar_should_skip "$dir" "$SAR_TRAINED" "${SAR_ARGS[@]}" && return 0
+    sar_train_py "${SAR_ARGS[@]}"
 }
 
 sar_step_base2new_test() { # DATASET SEED
     sar_facts "$SAR_TRAINER" base2new "$1"
-    local tail="$1/shots_$SAR_B2N_SHOTS/$SAR_TRAINER/$SAR_CFG_DIR/seed$2"
+    local shots
+    shots=$(sar_shots_in "$SAR_B2N_SHOTS" "${SAR_USER_OPTS[@]}")
+    local tail="$1/shots_$shots/$SAR_TRAINER/$SAR_CFG_DIR/seed$2"
     local dir="$SAR_OUT/base2new/test_new/$tail" model="$SAR_OUT/base2new/train_base/$tail"
     sar_common_args "$2" "$1" "$dir"
-    sar_should_skip "$dir" 0 && return 0
     if ((SAR_TRAINED)); then
         sar_load_epoch
-        sar_require_model "$model" "scripts/$SAR_METHOD_DIR/base2new_train.sh $1 $2"
         SAR_ARGS+=(--eval-only --model-dir "$model" --load-epoch "$SAR_LOADEP"
             "${SAR_TRAINER_OPTS[@]}" DATASET.NUM_SHOTS "$SAR_B2N_SHOTS")
     else
         SAR_ARGS+=(--eval-only "${SAR_TRAINER_OPTS[@]}")
     fi
-    sar_train_py "${SAR_ARGS[@]}" DATASET.SUBSAMPLE_CLASSES new "${SAR_USER_OPTS[@]}"
+    SAR_ARGS+=(DATASET.SUBSAMPLE_CLASSES new "${SAR_USER_OPTS[@]}")
+    sar_should_skip "$dir" 0 "${SAR_ARGS[@]}" && return 0
+    if ((SAR_TRAINED)); then
+        sar_require_model "$model" "scripts/$SAR_METHOD_DIR/base2new_train.sh $1 $2"
+    fi
+    sar_train_py "${SAR_ARGS[@]}"
 }
 
 sar_step_xd_train() { # SEED
     sar_facts "$SAR_TRAINER" xd imagenet
-    local dir="$SAR_OUT/imagenet/$SAR_TRAINER/${SAR_CFG_DIR}_${SAR_XD_SHOTS}shots/seed$1"
+    local shots
+    shots=$(sar_shots_in "$SAR_XD_SHOTS" "${SAR_USER_OPTS[@]}")
+    local dir="$SAR_OUT/imagenet/$SAR_TRAINER/${SAR_CFG_DIR}_${shots}shots/seed$1"
     sar_common_args "$1" imagenet "$dir"
-    sar_should_skip "$dir" "$SAR_TRAINED" && return 0
     if ((SAR_TRAINED)); then
         SAR_ARGS+=("${SAR_TRAINER_OPTS[@]}" DATASET.NUM_SHOTS "$SAR_XD_SHOTS")
     else
         SAR_ARGS+=(--eval-only "${SAR_TRAINER_OPTS[@]}")
     fi
-    sar_train_py "${SAR_ARGS[@]}" "${SAR_USER_OPTS[@]}"
+    SAR_ARGS+=("${SAR_USER_OPTS[@]}")
+    sar_should_skip "$dir" "$SAR_TRAINED" "${SAR_ARGS[@]}" && return 0
+    sar_train_py "${SAR_ARGS[@]}"
 }
 
 sar_step_xd_test() { # DATASET SEED
     sar_facts "$SAR_TRAINER" xd imagenet
-    local exp="$SAR_TRAINER/${SAR_CFG_DIR}_${SAR_XD_SHOTS}shots"
+    local shots
+    shots=$(sar_shots_in "$SAR_XD_SHOTS" "${SAR_USER_OPTS[@]}")
+    local exp="$SAR_TRAINER/${SAR_CFG_DIR}_${shots}shots"
     local dir="$SAR_OUT/evaluation/$exp/$1/seed$2" model="$SAR_OUT/imagenet/$exp/seed$2"
     sar_common_args "$2" "$1" "$dir"
-    sar_should_skip "$dir" 0 && return 0
     if ((SAR_TRAINED)); then
         sar_load_epoch
-        sar_require_model "$model" "scripts/$SAR_METHOD_DIR/xd_train.sh $2"
         SAR_ARGS+=(--eval-only --model-dir "$model" --load-epoch "$SAR_LOADEP")
     else
         SAR_ARGS+=(--eval-only)
     fi
-    sar_train_py "${SAR_ARGS[@]}" "${SAR_TRAINER_OPTS[@]}" "${SAR_USER_OPTS[@]}"
+    SAR_ARGS+=("${SAR_TRAINER_OPTS[@]}" "${SAR_USER_OPTS[@]}")
+    sar_should_skip "$dir" 0 "${SAR_ARGS[@]}" && return 0
+    if ((SAR_TRAINED)); then
+        sar_require_model "$model" "scripts/$SAR_METHOD_DIR/xd_train.sh $2"
+    fi
+    sar_train_py "${SAR_ARGS[@]}"
 }
 
 sar_step_fewshot() { # DATASET SEED SHOTS
     [[ $3 =~ ^[0-9]+$ && $3 -gt 0 ]] || sar_die "SHOTS must be a positive integer, got '$3'"
     sar_facts "$SAR_TRAINER" fewshot "$1"
-    local dir="$SAR_OUT/fewshot/$1/shots_$3/$SAR_TRAINER/$SAR_CFG_DIR/seed$2"
+    local shots
+    shots=$(sar_shots_in "$3" "${SAR_USER_OPTS[@]}")
+    local dir="$SAR_OUT/fewshot/$1/shots_$shots/$SAR_TRAINER/$SAR_CFG_DIR/seed$2"
     sar_common_args "$2" "$1" "$dir"
-    sar_should_skip "$dir" "$SAR_TRAINED" && return 0
     if ((SAR_TRAINED)); then
         SAR_ARGS+=("${SAR_TRAINER_OPTS[@]}" DATASET.NUM_SHOTS "$3")
     else
         SAR_ARGS+=(--eval-only "${SAR_TRAINER_OPTS[@]}")
     fi
-    sar_train_py "${SAR_ARGS[@]}" "${SAR_USER_OPTS[@]}"
+    SAR_ARGS+=("${SAR_USER_OPTS[@]}")
+    sar_should_skip "$dir" "$SAR_TRAINED" "${SAR_ARGS[@]}" && return 0
+    sar_train_py "${SAR_ARGS[@]}"
+}
+
+# sar_coop_settings CFG CTP NCTX SHOTS CSC: CoOp's few-shot settings, each one overridable by the
+# user's KEY VALUE opts (the last value wins, as in train.py). Sets SAR_COOP_OPTS and
+# SAR_COOP_EXP, upstream's <CFG>_<SHOTS>shots/nctx<N>_csc<C>_ctp<P> (EXP_TAG after CFG), named
+# after the values that actually run, so two settings never share a folder.
+sar_coop_settings() {
+    local cfg=$1 ctp=$2 nctx=$3 shots=$4 csc=$5 i value
+    for ((i = 0; i + 1 < ${#SAR_USER_OPTS[@]}; i += 2)); do
+        value=${SAR_USER_OPTS[i + 1]}
+        case ${SAR_USER_OPTS[i]} in
+            TRAINER.COOP.CLASS_TOKEN_POSITION) ctp=$value ;;
+            TRAINER.COOP.N_CTX) nctx=$value ;;
+            TRAINER.COOP.CSC) csc=$value ;;
+            DATASET.NUM_SHOTS) shots=$value ;;
+        esac
+    done
+    [[ $ctp =~ ^(end|middle|front)$ ]] ||
+        sar_die "class token position (CTP) must be end, middle or front, got '$ctp'"
+    [[ $nctx =~ ^[0-9]+$ && $nctx -gt 0 ]] ||
+        sar_die "NCTX (context tokens) must be a positive integer, got '$nctx'"
+    [[ $shots =~ ^[0-9]+$ && $shots -gt 0 ]] ||
+        sar_die "SHOTS must be a positive integer, got '$shots'"
+    [[ $csc =~ ^(True|False)$ ]] || sar_die "CSC (class-specific context) must be True or" \
+        "False, got '$csc'"
+    SAR_COOP_OPTS=(TRAINER.COOP.N_CTX "$nctx" TRAINER.COOP.CSC "$csc"
+        TRAINER.COOP.CLASS_TOKEN_POSITION "$ctp")
+    SAR_COOP_SHOTS=$shots
+    SAR_COOP_EXP="$cfg${EXP_TAG:+_$EXP_TAG}_${shots}shots/nctx${nctx}_csc${csc}_ctp${ctp}"
+}
+
+# sar_seed_list: the seeds of CoOp's protocol scripts, 1 2 3 as upstream's (SEEDS overrides).
+sar_seed_list() {
+    read -r -a SAR_SEED_LIST <<< "${SEEDS:-${SAR_SEEDS[*]}}"
+    local s
+    for s in "${SAR_SEED_LIST[@]}"; do
+        [[ $s =~ ^[0-9]+$ ]] || sar_die "SEEDS must be non-negative integers, got '$s'"
+    done
+}
+
+# CoOp's own few-shot protocol (upstream scripts/coop/main.sh): every seed trains on all classes
+# and ends with its test, into output/<DATASET>/<TRAINER>/<SAR_COOP_EXP>/seed<S>.
+sar_step_coop_main() { # DATASET CFG CTP NCTX SHOTS CSC
+    local dataset=$1 seed dir
+    sar_config_file "$SAR_TRAINER" "$2"
+    sar_coop_settings "$2" "$3" "$4" "$5" "$6"
+    sar_seed_list
+    for seed in "${SAR_SEED_LIST[@]}"; do
+        dir="$SAR_OUT/$dataset/$SAR_TRAINER/$SAR_COOP_EXP/seed$seed"
+        sar_common_args "$seed" "$dataset" "$dir"
+        SAR_ARGS+=("${SAR_COOP_OPTS[@]}" DATASET.NUM_SHOTS "$SAR_COOP_SHOTS"
+            "${SAR_USER_OPTS[@]}")
+        sar_should_skip "$dir" 1 "${SAR_ARGS[@]}" && continue
+        sar_train_py "${SAR_ARGS[@]}"
+    done
+}
+
+# CoOp's cross-dataset evaluation (upstream scripts/coop/eval.sh): the ImageNet model of
+# <CFG>_16shots/nctx16_cscFalse_ctpend, each seed, tested on DATASET, into
+# output/evaluation/<TRAINER>/<that folder>/<DATASET>/seed<S>.
+sar_step_coop_eval() { # DATASET CFG
+    local dataset=$1 seed dir model
+    sar_config_file "$SAR_TRAINER" "$2"
+    sar_coop_settings "$2" end 16 16 False
+    sar_load_epoch
+    sar_seed_list
+    for seed in "${SAR_SEED_LIST[@]}"; do
+        model="$SAR_OUT/imagenet/$SAR_TRAINER/$SAR_COOP_EXP/seed$seed"
+        dir="$SAR_OUT/evaluation/$SAR_TRAINER/$SAR_COOP_EXP/$dataset/seed$seed"
+        sar_common_args "$seed" "$dataset" "$dir"
+        SAR_ARGS+=(--model-dir "$model" --load-epoch "$SAR_LOADEP" --eval-only
+            "${SAR_COOP_OPTS[@]}" "${SAR_USER_OPTS[@]}")
+        sar_should_skip "$dir" 0 "${SAR_ARGS[@]}" && continue
+        sar_require_model "$model" \
+            "scripts/$SAR_METHOD_DIR/main.sh imagenet $2 end 16 $SAR_COOP_SHOTS False"
+        sar_train_py "${SAR_ARGS[@]}"
+    done
 }
 
 # sar_resolve_method NAME: NAME is a trainer name in any case (coop_sar, CoOp_SAR); sets
@@ -404,23 +543,28 @@ sar_resolve_method() {
 sar_main() {
     set -euo pipefail
     sar_resolve_method "$1"
-    local step=$2 npos usage
+    local step=$2 npos usage seed_at=1
     shift 2
     case $step in
         base2new_train | base2new_test | xd_test) npos=2 usage="DATASET SEED" ;;
-        xd_train) npos=1 usage="SEED" ;;
+        xd_train) npos=1 usage="SEED" seed_at=0 ;;
         fewshot) npos=3 usage="DATASET SEED SHOTS" ;;
+        coop_main) npos=6 usage="DATASET CFG CTP NCTX SHOTS CSC" seed_at="" ;;
+        coop_eval) npos=2 usage="DATASET CFG" seed_at="" ;;
         *) sar_die "unknown step '$step'" ;;
     esac
     if [[ $# -lt $npos || ${1:-} == -h || ${1:-} == --help ]]; then
         echo "usage: $0 $usage [KEY VALUE ...]" >&2
         echo "  KEY VALUE pairs are appended to train.py's opts (merged last)." >&2
+        [[ -n $seed_at ]] || echo "  Runs seeds 1 2 3 (SEEDS=\"1 2\" picks others)." >&2
         exit 2
     fi
     local -a pos=("${@:1:npos}")
     SAR_USER_OPTS=("${@:npos+1}")
-    local seed=${pos[1]:-${pos[0]}} # xd_train has SEED only
-    [[ $seed =~ ^[0-9]+$ ]] || sar_die "SEED must be a non-negative integer, got '$seed'"
+    if [[ -n $seed_at ]]; then
+        [[ ${pos[seed_at]} =~ ^[0-9]+$ ]] ||
+            sar_die "SEED must be a non-negative integer, got '${pos[seed_at]}'"
+    fi
     ((${#SAR_USER_OPTS[@]} % 2 == 0)) ||
         sar_die "extra arguments must be KEY VALUE pairs, got: ${SAR_USER_OPTS[*]}"
     sar_user_paths

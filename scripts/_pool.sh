@@ -68,7 +68,7 @@ sar_pool_run() {
                 set +m
                 export CUDA_VISIBLE_DEVICES=$gpu
                 "$run" "${held[k]}"
-            ) > "$log" 2>&1 &
+            ) >> "$log" 2>&1 &
             SAR_POOL_PIDS[k]=$!
             set +m
             busy=1

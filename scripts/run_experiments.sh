@@ -234,7 +234,7 @@ base2new_table() {
     local IFS=,
     "${parse[@]}" "$SAR_OUT/base2new" --base2new --methods "${methods[*]}" \
         --datasets "${ds[*]// /,}" --seeds "${ss[*]}" --format "${TABLE_FORMAT:-markdown}" \
-        "${flags[@]}" || true
+        --shots "$(sar_shots_in "$SAR_B2N_SHOTS" "${opts[@]}")" "${flags[@]}" || true
 }
 
 # point_results: the xd/dg or fewshot summaries under the current EXP_TAG.
@@ -244,7 +244,8 @@ point_results() {
     case $protocol in
         xd | dg)
             sar_facts "$SAR_TRAINER" xd imagenet
-            exp="$SAR_TRAINER/${SAR_CFG_DIR}_${SAR_XD_SHOTS}shots"
+            exp="$SAR_TRAINER/${SAR_CFG_DIR}_$(sar_shots_in "$SAR_XD_SHOTS" "${opts[@]}")"
+            exp+=shots
             log_flag=()
             ((SAR_TRAINED)) || log_flag=(--test-log)
             if [[ $stage != test ]]; then
@@ -258,11 +259,13 @@ point_results() {
             fi
             ;;
         fewshot)
+            local ran_shots
+            ran_shots=$(sar_shots_in "$shots" "${opts[@]}")
             for d in "${ds[@]}"; do
                 sar_facts "$SAR_TRAINER" fewshot "$d"
                 log_flag=()
                 ((SAR_TRAINED)) || log_flag=(--test-log)
-                "${parse[@]}" "$SAR_OUT/fewshot/$d/shots_$shots/$SAR_TRAINER/$SAR_CFG_DIR" \
+                "${parse[@]}" "$SAR_OUT/fewshot/$d/shots_$ran_shots/$SAR_TRAINER/$SAR_CFG_DIR" \
                     "${log_flag[@]}" || true
             done
             ;;

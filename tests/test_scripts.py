@@ -93,6 +93,15 @@ STUB = textwrap.dedent(
         sys.exit(3)
     epochs = int(args[args.index("OPTIM.MAX_EPOCH") + 1]) if "OPTIM.MAX_EPOCH" in args else 3
     os.makedirs(out, exist_ok=True)
+    flags, i = {{"eval_only": False}}, 0  # train.py's "** Arguments **" block, for the skip check
+    while i < len(args) and args[i].startswith("--"):
+        if args[i] == "--eval-only":
+            flags["eval_only"], i = True, i + 1
+        else:
+            flags[args[i][2:].replace("-", "_")], i = args[i + 1], i + 2
+    flags["opts"] = args[i:]
+    head = "** Arguments **\\n" + "".join("%s: %s\\n" % (k, flags[k]) for k in sorted(flags))
+    head += "************\\n"
     acc = 40 + seed + len(dataset) + 3 * trainer.endswith("_SAR")
     if "--eval-only" in args:
         text = "=> result\\n* accuracy: %.1f%%\\n" % acc
@@ -103,7 +112,7 @@ STUB = textwrap.dedent(
         text = "epoch [1/1] batch [1/1]\\n* accuracy: 1.0%%\\nFinish training\\n"
         text += "=> result\\n* accuracy: %.1f%%\\n" % acc
     with open(os.path.join(out, "log.txt"), "w") as f:
-        f.write(text)
+        f.write(head + text)
     """
 )
 
@@ -116,7 +125,8 @@ def configs(tmp_path):
     for name in DATASETS + DG:
         (root / "datasets" / f"{name}.yaml").write_text(f'DATASET:\n  NAME: "{name}"\n')
     epochs = {
-        "CoOp": {"vit_b16_ctxv1": 200, "vit_b16_ep50_ctxv1": 50, "vit_b16": None},
+        "CoOp": {"vit_b16_ctxv1": 200, "vit_b16_ep50_ctxv1": 50, "vit_b16": None, "rn50": 200,
+                 "rn50_ep50": 50},
         "CoCoOp": {"vit_b16_c4_ep10_batch1_ctxv1": 10},
         "KgCoOp": {"vit_b16_ep100_ctxv1": 100},
         "MaPLe": {"vit_b16_c2_ep5_batch4_2ctx": 5, "vit_b16_c2_ep5_batch4_2ctx_cross_datasets": 2},
@@ -370,6 +380,169 @@ def test_skip_if_the_output_exists(env, tmp_path):
     assert len(calls(env)) == 1 and "skipping" in proc.stderr
 
 
+def test_a_finished_run_of_other_options_is_never_taken_for_this_one(env, tmp_path):
+    """Issue 24 item 3.2: skip-if-done used to skip on any finished run in the folder, so a
+    5-epoch request was answered with the 50-epoch numbers."""
+    opts = ["OPTIM.MAX_EPOCH", "50", "OPTIM.LR", "0.01"]
+    bash("coop/base2new_train.sh", "eurosat", "1", *opts, env=env, check=0)
+    bash("coop/base2new_test.sh", "eurosat", "1", *opts, env=env, check=0)
+    assert len(calls(env)) == 2
+    # The same options (a feature cache changes no number) are done; the order of the opts or a
+    # repeated key that ends on the same value does not matter.
+    same = ["OPTIM.LR", "0.5", "OPTIM.MAX_EPOCH", "50", "OPTIM.LR", "0.01"]
+    for step in ("base2new_train", "base2new_test"):
+        proc = bash(f"coop/{step}.sh", "eurosat", "1", *same,
+                    env={**env, "FEATURE_CACHE": str(tmp_path / "fc")}, check=0)
+        assert "skipping" in proc.stderr and calls(env) == []
+    run = tmp_path / "output/base2new/train_base/eurosat/shots_16/CoOp/vit_b16_ctxv1/seed1"
+    for step, wanted in (("base2new_train", "OPTIM.MAX_EPOCH: there 50, asked 5"),
+                         ("base2new_test", "--load-epoch: there 50, asked 5")):
+        proc = bash(f"coop/{step}.sh", "eurosat", "1", "OPTIM.MAX_EPOCH", "5", "OPTIM.LR", "0.01",
+                    env=env, check=2)
+        lines = proc.stderr.strip().splitlines()
+        assert len(lines) == 1 and wanted in lines[0] and "skipping" not in lines[0]
+        assert "delete that folder" in lines[0] and "EXP_TAG=<name>" in lines[0]
+        assert calls(env) == []
+    # A missing opt, another seed in the record, a log that records nothing: all refused.
+    proc = bash("coop/base2new_train.sh", "eurosat", "1", "OPTIM.MAX_EPOCH", "50", env=env, check=2)
+    assert "OPTIM.LR: there 0.01, asked (not set)" in proc.stderr
+    log = (run / "log.txt").read_text()
+    (run / "log.txt").write_text(log.replace("seed: 1", "seed: 7"))
+    proc = bash("coop/base2new_train.sh", "eurosat", "1", *opts, env=env, check=2)
+    assert "--seed: there 7, asked 1" in proc.stderr
+    (run / "log.txt").write_text(log[log.index("epoch ["):])
+    proc = bash("coop/base2new_train.sh", "eurosat", "1", *opts, env=env, check=2)
+    assert "records no train.py arguments" in proc.stderr and calls(env) == []
+    # The way out the line gives: EXP_TAG runs these options into a folder of their own.
+    bash("coop/base2new_train.sh", "eurosat", "1", "OPTIM.MAX_EPOCH", "5", env={
+        **env, "EXP_TAG": "ep5"}, check=0)  # fmt: skip
+    assert flag(calls(env)[0], "--output-dir").endswith("/vit_b16_ctxv1_ep5/seed1")
+
+
+def test_base2new_folders_name_the_shots_that_ran(env, tmp_path):
+    """Issue 24 item 3.10: DATASET.NUM_SHOTS 2 used to land in shots_16 and the table's
+    caption said "16 shots"."""
+    e = {**env, "TABLE_FORMAT": "markdown"}
+    proc = bash("run_experiments.sh", "coop", "base2new", "--datasets", "eurosat", "--seeds", "1",
+                "--", "OPTIM.MAX_EPOCH", "1", "DATASET.NUM_SHOTS", "2", env=e, check=0)  # fmt: skip
+    train, test = calls(env)
+    assert "/base2new/train_base/eurosat/shots_2/CoOp/" in flag(train, "--output-dir")
+    assert flag(test, "--model-dir") == flag(train, "--output-dir")
+    assert "/base2new/test_new/eurosat/shots_2/CoOp/" in flag(test, "--output-dir")
+    assert opts_of(train)[-2:] == ["DATASET.NUM_SHOTS", "2"]  # the user's value wins
+    assert "Base-to-new generalization, 2 shots:" in proc.stdout and "—" not in proc.stdout
+    parse = [sys.executable, "parse_test_res.py", str(tmp_path / "output/base2new"), "--base2new"]
+    table = subprocess.run(parse, cwd=REPO, capture_output=True, text=True, check=True).stdout
+    assert "Base-to-new generalization, 2 shots:" in table  # the folder there, not 16
+    bash("coop/base2new_train.sh", "eurosat", "1", env=env, check=0)
+    proc = subprocess.run(parse, cwd=REPO, capture_output=True, text=True)
+    assert proc.returncode == 2 and "shots_2, shots_16): pick one with --shots" in proc.stderr
+    bash("coop/xd_train.sh", "1", "DATASET.NUM_SHOTS", "4", env=env, check=0)
+    assert flag(calls(env)[-1], "--output-dir").endswith("/CoOp/vit_b16_ep50_ctxv1_4shots/seed1")
+
+
+COOP_EXP = "rn50_4shots/nctx16_cscFalse_ctpend"
+
+
+def test_coop_main_runs_upstreams_few_shot_protocol(env, tmp_path, configs):
+    """scripts/coop/main.sh DATASET CFG CTP NCTX SHOTS CSC: seeds 1 2 3 into CoOp's folders."""
+    bash("coop/main.sh", "caltech101", "rn50", "end", "16", "4", "False", env=env, check=0)
+    made = calls(env)
+    assert [flag(a, "--seed") for a in made] == ["1", "2", "3"]
+    for seed, args in enumerate(made, 1):
+        assert flag(args, "--output-dir") == str(
+            tmp_path / f"output/caltech101/CoOp/{COOP_EXP}/seed{seed}")
+        assert flag(args, "--config-file") == str(configs / "trainers/CoOp/rn50.yaml")
+        assert flag(args, "--trainer") == "CoOp" and "--eval-only" not in args
+        assert opts_of(args) == ["TRAINER.COOP.N_CTX", "16", "TRAINER.COOP.CSC", "False",
+                                 "TRAINER.COOP.CLASS_TOKEN_POSITION", "end",
+                                 "DATASET.NUM_SHOTS", "4"]  # fmt: skip
+    proc = bash("coop/main.sh", "caltech101", "rn50", "end", "16", "4", "False", env=env, check=0)
+    assert proc.stderr.count("skipping") == 3 and calls(env) == []
+    # An override in the extra opts shows in the folder name: settings never share a folder.
+    bash("coop_sar/main.sh", "dtd", "rn50_ep50", "middle", "16", "1", "True",
+         "TRAINER.COOP.N_CTX", "8", "DATASET.NUM_SHOTS", "2", env={**env, "SEEDS": "2"}, check=0)
+    (args,) = calls(env)
+    assert flag(args, "--output-dir") == str(
+        tmp_path / "output/dtd/CoOp_SAR/rn50_ep50_2shots/nctx8_cscTrue_ctpmiddle/seed2")
+    assert flag(args, "--config-file") == str(configs / "trainers/CoOp_SAR/rn50_ep50.yaml")
+    bad = [(("front", "16", "4", "Yes"), "CSC (class-specific context) must be True or False"),
+           (("left", "16", "4", "False"), "must be end, middle or front, got 'left'"),
+           (("end", "0", "4", "False"), "NCTX (context tokens) must be a positive integer"),
+           (("end", "16", "x", "False"), "SHOTS must be a positive integer, got 'x'")]
+    for args, message in bad:
+        proc = bash("coop/main.sh", "dtd", "rn50", *args, env=env, check=2)
+        assert message in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
+    proc = bash("coop/main.sh", "dtd", "rn51", "end", "16", "4", "False", env=env, check=2)
+    assert "CoOp/rn51.yaml (known: rn50 rn50_ep50 vit_b16" in proc.stderr
+    proc = bash("coop/main.sh", "dtd", "rn50", "end", env=env, check=2)
+    assert "usage:" in proc.stderr and "DATASET CFG CTP NCTX SHOTS CSC" in proc.stderr
+    assert calls(env) == []
+
+
+def test_coop_eval_tests_the_imagenet_model_on_another_dataset(env, tmp_path):
+    """scripts/coop/eval.sh DATASET CFG: upstream's cross-dataset evaluation."""
+    proc = bash("coop/eval.sh", "oxford_pets", "rn50_ep50", env=env, check=2)
+    exp = "rn50_ep50_16shots/nctx16_cscFalse_ctpend"
+    assert f"no trained model at {tmp_path}/output/imagenet/CoOp/{exp}/seed1" in proc.stderr
+    assert "run scripts/coop/main.sh imagenet rn50_ep50 end 16 16 False first" in proc.stderr
+    bash("coop/main.sh", "imagenet", "rn50_ep50", "end", "16", "16", "False", "OPTIM.MAX_EPOCH",
+         "50", env=env, check=0)  # the stub's checkpoint: the config's last epoch
+    trained = calls(env)
+    bash("coop/eval.sh", "oxford_pets", "rn50_ep50", env=env, check=0)
+    made = calls(env)
+    assert [flag(a, "--seed") for a in made] == ["1", "2", "3"]
+    for seed, (args, train) in enumerate(zip(made, trained), 1):
+        assert flag(args, "--model-dir") == flag(train, "--output-dir")
+        assert flag(args, "--output-dir") == str(
+            tmp_path / f"output/evaluation/CoOp/{exp}/oxford_pets/seed{seed}")
+        assert flag(args, "--load-epoch") == "50" and "--eval-only" in args
+        assert "caltech101" not in args and opts_of(args) == [
+            "TRAINER.COOP.N_CTX", "16", "TRAINER.COOP.CSC", "False",
+            "TRAINER.COOP.CLASS_TOKEN_POSITION", "end"]  # fmt: skip
+    proc = bash("coop/eval.sh", "oxford_pets", "rn50_ep50", env=env, check=0)
+    assert proc.stderr.count("skipping") == 3 and calls(env) == []
+
+
+def upstream_reading(directory):
+    """The seed results upstream's parse_test_res.py would read from DIRECTORY: every folder in
+    it must hold log.txt; a value counts after a line that is exactly "Finish training" (or
+    "=> result" for a test log) and matches `* accuracy: <number>%`."""
+    results = {}
+    for seed in sorted(os.listdir(directory)):
+        with open(os.path.join(directory, seed, "log.txt")) as f:
+            lines = [line.strip() for line in f]
+        end = "Finish training" if "Finish training" in lines else "=> result"
+        after = lines[lines.index(end):]
+        values = [re.search(r"\* accuracy: ([\.\deE+-]+)%", line) for line in after]
+        results[seed] = [float(m.group(1)) for m in values if m][-1]
+    return results
+
+
+def test_parsers_read_the_coop_protocol_folders(env, tmp_path):
+    """Ours and upstream's reading rule find the same numbers in main.sh's and eval.sh's
+    folders: DIR for one setting's seeds, --multi-exp over evaluation/ targets."""
+    bash("coop/main.sh", "imagenet", "rn50_ep50", "end", "16", "16", "False", "OPTIM.MAX_EPOCH",
+         "50", env=env, check=0)  # the stub's checkpoint: the config's last epoch
+    for target in ("oxford_pets", "dtd"):
+        bash("coop/eval.sh", target, "rn50_ep50", env=env, check=0)
+    setting = tmp_path / "output/imagenet/CoOp/rn50_ep50_16shots/nctx16_cscFalse_ctpend"
+    evaluation = tmp_path / "output/evaluation/CoOp/rn50_ep50_16shots/nctx16_cscFalse_ctpend"
+    parse = [sys.executable, "parse_test_res.py"]
+    ours = subprocess.run([*parse, str(setting)], cwd=REPO, capture_output=True, text=True,
+                          check=True).stdout  # fmt: skip
+    seeds = upstream_reading(setting)
+    mean = statistics.fmean(seeds.values())
+    assert list(seeds) == ["seed1", "seed2", "seed3"]
+    assert f"* accuracy: {mean:.2f}% +- {statistics.pstdev(seeds.values()):.2f}%" in ours
+    ours = subprocess.run([*parse, str(evaluation), "--multi-exp", "--test-log"], cwd=REPO,
+                          capture_output=True, text=True, check=True).stdout  # fmt: skip
+    for target in ("oxford_pets", "dtd"):
+        seeds = upstream_reading(evaluation / target)
+        assert len(seeds) == 3
+        assert f"{statistics.fmean(seeds.values()):.2f}" in ours
+
+
 def test_a_failing_train_py_fails_the_script(env):
     proc = bash("coop/fewshot.sh", "dtd", "1", "2", env={**env, "STUB_FAIL": "1"})
     assert proc.returncode == 3
@@ -473,14 +646,14 @@ def log_accuracy(run_dir, after_end):
     return value
 
 
-def check_table(csv_text, output, methods, datasets, seeds):
+def check_table(csv_text, output, methods, datasets, seeds, shots=16):
     """The table's numbers against the logs: per-dataset means, HM, the Average row."""
     rows = {(r["method"], r["dataset"]): r for r in csv.DictReader(io.StringIO(csv_text))}
     names = {"eurosat": "EuroSAT", "dtd": "DTD", "imagenet": "ImageNet"}
     for trainer, cfg in methods:
         bases, news = [], []
         for ds in datasets:
-            tail = os.path.join(ds, "shots_16", trainer, cfg)
+            tail = os.path.join(ds, f"shots_{shots}", trainer, cfg)
             base = statistics.fmean(
                 log_accuracy(os.path.join(output, "train_base", tail, f"seed{s}"), True)
                 for s in seeds
@@ -515,8 +688,12 @@ def test_runner_runs_train_then_test_and_ends_with_the_table(env, tmp_path):
     output = str(tmp_path / "output" / "base2new")
     check_table(proc.stdout, output, [("CoOp_SAR", "vit_b16_ctxv1")], ["eurosat", "dtd"], [1, 2])
     # Everything exists now: a second run skips every job, and --job runs one job only.
-    proc = bash("run_experiments.sh", *args, env=e, check=0)
+    proc = bash("run_experiments.sh", *args, "--", "OPTIM.MAX_EPOCH", "1", env=e, check=0)
     assert calls(env) == [] and proc.stderr.count("skipping") == 8
+    # Other options never get the old numbers: each training stops on one line saying why.
+    proc = bash("run_experiments.sh", *args, "--", "OPTIM.MAX_EPOCH", "5", env=e, check=1)
+    assert calls(env) == [] and "skipping" not in proc.stderr
+    assert proc.stderr.count("other options (OPTIM.MAX_EPOCH: there 1, asked 5)") == 4
     job = ["coop", "base2new", "--datasets", "dtd", "--job", "2", "OPTIM.MAX_EPOCH", "1"]
     bash("run_experiments.sh", *job, env=e, check=0)
     assert [flag(a, "--seed") for a in calls(env)] == ["3", "3"]
@@ -633,6 +810,26 @@ def test_grid_gives_each_point_its_tag_and_one_table(env, tmp_path):
     proc = bash("run_experiments.sh", "coop_sar", "base2new", "--grid", "TRAINER.SAR.WEIGHT=1,2",
                 "--count", env=env, check=2)  # fmt: skip
     assert "for Slurm, submit an array per point" in proc.stderr
+
+
+def test_grid_reruns_refuse_other_options_and_pool_logs_are_appended(env, tmp_path):
+    """Issue 24 item 3.2 for --grid and the pool: a grid point's finished run is only reused for
+    the same options, and a job's pool log keeps what earlier runs wrote."""
+    grid = ["coop_sar", "base2new", "--datasets", "eurosat", "--seeds", "1",
+            "--grid", "TRAINER.SAR.WEIGHT=0.5,2", "--gpus", "0 1"]  # fmt: skip
+    bash("run_experiments.sh", *grid, "--", "OPTIM.MAX_EPOCH", "1", env=env, check=0)
+    assert len(calls(env)) == 4
+    logs = sorted((tmp_path / "output/logs/CoOp_SAR/base2new").rglob("*.log"))
+    before = [path.read_text() for path in logs]
+    assert len(logs) == 2 and all("running:" in text for text in before)
+    proc = bash("run_experiments.sh", *grid, "--", "OPTIM.MAX_EPOCH", "2", env=env, check=1)
+    assert calls(env) == [] and "2 job(s) failed" in proc.stderr
+    for path, text in zip(logs, before):
+        now = path.read_text()
+        assert now.startswith(text)  # appended, never truncated
+        assert "other options (OPTIM.MAX_EPOCH: there 1, asked 2)" in now[len(text):]
+    bash("run_experiments.sh", *grid, "--", "OPTIM.MAX_EPOCH", "1", env=env, check=0)
+    assert calls(env) == [] and all(p.read_text().count("skipping") == 2 for p in logs)
 
 
 def most_at_once(made):
@@ -770,6 +967,39 @@ def test_real_configs_cover_every_trainer_and_dataset():
             assert f"/trainers/{trainer}/" in path or f"/trainers/{trainer[:-4]}/" in path
 
 
+# Upstream CoOp's configs/trainers/CoOp/: backbone, OPTIM.MAX_EPOCH (None: rn50_val, which has
+# no OPTIM node) and whether the context starts from "a photo of a" (the _ctxv1 files).
+UPSTREAM_COOP_CONFIGS = {
+    "rn50": ("RN50", 200, False), "rn50_ep50": ("RN50", 50, False),
+    "rn50_ep100": ("RN50", 100, False), "rn50_ctxv1": ("RN50", 200, True),
+    "rn50_ep50_ctxv1": ("RN50", 50, True), "rn50_val": ("RN50", None, False),
+    "rn101": ("RN101", 200, False), "rn101_ep50": ("RN101", 50, False),
+    "vit_b32": ("ViT-B/32", 200, False), "vit_b32_ep50": ("ViT-B/32", 50, False),
+    "vit_b16": ("ViT-B/16", 200, False), "vit_b16_ep50": ("ViT-B/16", 50, False),
+    "vit_b16_ep100": ("ViT-B/16", 100, False), "vit_b16_ctxv1": ("ViT-B/16", 200, True),
+    "vit_b16_ep50_ctxv1": ("ViT-B/16", 50, True), "vit_b16_ep100_ctxv1": ("ViT-B/16", 100, True),
+}
+
+
+@pytest.mark.parametrize("trainer", ["CoOp", "CoOp_SAR"])
+def test_every_upstream_coop_config_ships(trainer):
+    """Issue 24 section 2: rn50_ep100, rn50_val, rn101, ... were missing, so main.sh could not
+    run the CoOp paper's recipe. Each one loads through train.py's config chain."""
+    import train
+
+    for name, (backbone, epochs, ctx_init) in UPSTREAM_COOP_CONFIGS.items():
+        path = os.path.join(REPO, "configs", "trainers", trainer, f"{name}.yaml")
+        assert os.path.isfile(path), path
+        args = train.build_parser().parse_args(
+            ["--trainer", trainer, "--config-file", path, "--output-dir", "unused"])
+        cfg = train.setup_cfg(args)
+        assert cfg.MODEL.BACKBONE.NAME == backbone, name
+        assert "normalize" in cfg.INPUT.TRANSFORMS, name  # CLIP's mean and std
+        assert cfg.TRAINER.COOP.CTX_INIT == ("a photo of a" if ctx_init else None), name
+        if epochs is not None:
+            assert cfg.OPTIM.MAX_EPOCH == epochs and cfg.OPTIM.LR == 0.002, name
+
+
 # --- end to end -------------------------------------------------------------------------------
 
 
@@ -811,7 +1041,7 @@ def test_end_to_end_base2new_coop_and_coop_sar(tmp_path):
         lanes = [pool.submit(coop_lane), pool.submit(coop_sar_lane)]
         proc = lanes[1].result()
         lanes[0].result()
-    train_dir = tmp_path / "output/base2new/train_base/dtd/shots_16/CoOp/vit_b16_ctxv1/seed2"
+    train_dir = tmp_path / "output/base2new/train_base/dtd/shots_2/CoOp/vit_b16_ctxv1/seed2"
     assert list(train_dir.glob("*/model.pth.tar-1")), "the last (only) epoch's checkpoint"
     again = bash("coop/base2new_train.sh", "dtd", "2", *opts, env=e, check=0)
     assert "skipping" in again.stderr
@@ -825,7 +1055,44 @@ def test_end_to_end_base2new_coop_and_coop_sar(tmp_path):
         check=True,
     ).stdout
     methods = [("CoOp", "vit_b16_ctxv1"), ("CoOp_SAR", "vit_b16_ctxv1")]
-    check_table(table, str(output), methods, datasets, seeds)
+    check_table(table, str(output), methods, datasets, seeds, shots=2)
+
+
+def test_end_to_end_coop_protocol_on_a_random_resnet(tmp_path):
+    """Real train.py, synthetic EuroSAT, a tiny random ResNet CLIP (CoOp's backbone family):
+    main.sh for CoOp (two seeds) and CoOp_SAR (one), read by our parser and upstream's rule;
+    the same request skips, another one is refused."""
+    synthetic = pytest.importorskip("datasets.synthetic")
+    data = tmp_path / "data"
+    synthetic.write_synthetic_root(str(data), datasets=["EuroSAT"], num_classes=4,
+                                   images_per_class=(2, 1, 2))  # fmt: skip
+    e = {k: v for k, v in os.environ.items() if k not in ENV_KNOBS}
+    e.update(DATA=str(data), OUTPUT=str(tmp_path / "output"), PYTHON=sys.executable,
+             OMP_NUM_THREADS="1")  # fmt: skip
+    opts = ["MODEL.BACKBONE.NAME", "random:tiny-RN", "INPUT.SIZE", "(32, 32)", "OPTIM.MAX_EPOCH",
+            "1", "DATALOADER.NUM_WORKERS", "0", "USE_CUDA", "False", "TRAINER.SAR.NUM_NOVEL", "4"]
+    protocol = ["eurosat", "rn50", "end", "4", "2", "False"]
+
+    def lane(method, seeds):
+        return bash(f"{method}/main.sh", *protocol, *opts, env={**e, "SEEDS": seeds}, check=0)
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        for done in [pool.submit(lane, "coop", "1 2"), pool.submit(lane, "coop_sar", "1")]:
+            done.result()
+    for trainer, seeds in (("CoOp", ["seed1", "seed2"]), ("CoOp_SAR", ["seed1"])):
+        setting = tmp_path / f"output/eurosat/{trainer}/rn50_2shots/nctx4_cscFalse_ctpend"
+        values = upstream_reading(setting)
+        assert list(values) == seeds
+        ours = subprocess.run([sys.executable, "parse_test_res.py", str(setting)], cwd=REPO,
+                              capture_output=True, text=True, check=True).stdout  # fmt: skip
+        assert f"* accuracy: {statistics.fmean(values.values()):.2f}%" in ours
+        log = (setting / "seed1" / "log.txt").read_text()
+        assert "Loading CLIP (backbone: random:tiny-RN)" in log
+    again = lane("coop", "1 2")
+    assert again.stderr.count("skipping") == 2
+    other = bash("coop/main.sh", *protocol, *opts, "OPTIM.MAX_EPOCH", "2", env={**e, "SEEDS": "1"},
+                 check=2)  # fmt: skip
+    assert "other options (OPTIM.MAX_EPOCH: there 1, asked 2)" in other.stderr
 
 
 def test_end_to_end_grid_on_a_pool_of_two_fake_gpus(tmp_path):
@@ -857,7 +1124,7 @@ def test_end_to_end_grid_on_a_pool_of_two_fake_gpus(tmp_path):
     assert sorted(rows) == ["TRAINER.SAR.WEIGHT=0.5", "TRAINER.SAR.WEIGHT=2"]
     output = tmp_path / "output" / "base2new"
     for weight in ("0.5", "2"):
-        tail = os.path.join("eurosat", "shots_16", "CoOp_SAR", f"vit_b16_ctxv1_weight{weight}")
+        tail = os.path.join("eurosat", "shots_1", "CoOp_SAR", f"vit_b16_ctxv1_weight{weight}")
         base = [log_accuracy(str(output / "train_base" / tail / f"seed{s}"), True) for s in (1, 2)]
         new = [log_accuracy(str(output / "test_new" / tail / f"seed{s}"), False) for s in (1, 2)]
         row = rows[f"TRAINER.SAR.WEIGHT={weight}"]

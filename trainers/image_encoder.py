@@ -19,14 +19,20 @@ from open_clip.transformer import VisionTransformer
 from trainers.text_encoder import run_blocks
 
 
+def require_vision_transformer(visual, trainer="visual prompts", backbone=None):
+    """Refuse a ResNet tower before any prompt is built, in one line naming the backbone."""
+    if not isinstance(visual, VisionTransformer):
+        got = f"MODEL.BACKBONE.NAME {backbone}" if backbone else type(visual).__name__
+        raise ValueError(
+            f"{trainer} needs a vision transformer backbone (ViT-B/16, ViT-B/32, ...), got "
+            f"{got}, a {type(visual).__name__}: a ResNet has no token sequence to prompt"
+        )
+
+
 class ImageEncoder(nn.Module):
     def __init__(self, visual):
         super().__init__()
-        if not isinstance(visual, VisionTransformer):
-            raise ValueError(
-                f"visual prompts need a vision transformer backbone (ViT-B/16, ...), got "
-                f"{type(visual).__name__}; ResNet backbones have no token sequence to prompt"
-            )
+        require_vision_transformer(visual)
         if visual.attn_pool is not None or visual.pool_type != "tok" or visual.final_ln_after_pool:
             raise ValueError("only CLIP's class-token pooling (OpenAI ViT layout) is supported")
         self.conv1 = visual.conv1

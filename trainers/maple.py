@@ -20,7 +20,7 @@ import torch.nn as nn
 
 from dassl.engine import TRAINER_REGISTRY
 from trainers.base import ClassTokenBuffers, PromptCLIP, PromptTrainer, normalize
-from trainers.image_encoder import ImageEncoder
+from trainers.image_encoder import ImageEncoder, require_vision_transformer
 from trainers.prompts import ClassTokens, assemble_prompts, word_or_random_context
 
 
@@ -99,6 +99,7 @@ class CustomCLIP(PromptCLIP):
 
     def __init__(self, cfg, classnames, clip_model):
         super().__init__(clip_model)
+        require_vision_transformer(clip_model.visual, cfg.TRAINER.NAME, cfg.MODEL.BACKBONE.NAME)
         self.image_encoder = ImageEncoder(clip_model.visual)
         self.prompt_learner = self.learner_class(cfg, classnames, clip_model)
 

@@ -1,7 +1,9 @@
 """Random CLIP weights in OpenAI's exact key layout, for tests and benchmarks without downloads.
 
-``load_clip("random:ViT-B/16")`` builds the real architecture with random weights through the
-same state-dict path as OpenAI's files, so timings and memory match the real model.
+``load_clip("random:ViT-B/16")`` (or ``random:RN50``, CoOp's backbone) builds the real
+architecture with random weights through the same state-dict path as OpenAI's files, so timings
+and memory match the real model. ``tiny`` and ``tiny-RN`` are the smallest ViT and ResNet that
+path accepts, for tests.
 """
 
 import torch
@@ -16,6 +18,19 @@ ARCHITECTURES = {
                      text_width=512, text_layers=12, embed_dim=512),
     "ViT-B/16": dict(vision_width=768, vision_layers=12, patch_size=16, image_size=224,
                      text_width=512, text_layers=12, embed_dim=512),
+}
+# ResNet towers (OpenAI's ModifiedResNet): blocks per stage, stem width, image size, text width,
+# embedding size; the text tower has 12 layers in all of them.
+RESNETS = {
+    "tiny-RN": dict(layers=(1, 1, 1, 1), width=8, image_size=32, text_width=64, text_layers=2,
+                    embed_dim=32),
+    "RN50": dict(layers=(3, 4, 6, 3), width=64, image_size=224, text_width=512, embed_dim=1024),
+    "RN101": dict(layers=(3, 4, 23, 3), width=64, image_size=224, text_width=512, embed_dim=512),
+    "RN50x4": dict(layers=(4, 6, 10, 6), width=80, image_size=288, text_width=640, embed_dim=640),
+    "RN50x16": dict(layers=(6, 8, 18, 8), width=96, image_size=384, text_width=768,
+                    embed_dim=768),
+    "RN50x64": dict(layers=(3, 15, 36, 10), width=128, image_size=448, text_width=1024,
+                    embed_dim=1024),
 }
 
 
@@ -36,17 +51,35 @@ def _block(prefix, width, rand):
     }
 
 
+def _normal(generator):
+    def rand(*shape, std):
+        return torch.randn(*shape, generator=generator) * std
+
+    return rand
+
+
+def _text_state(text_width, text_layers, embed_dim, rand):
+    """The text tower, the same in every CLIP."""
+    state = {
+        "positional_embedding": rand(CONTEXT_LENGTH, text_width, std=0.01),
+        "text_projection": rand(text_width, embed_dim, std=text_width**-0.5),
+        "logit_scale": torch.tensor(4.6052),  # log(100), as in trained CLIP
+        "token_embedding.weight": rand(VOCAB_SIZE, text_width, std=0.02),
+        "ln_final.weight": torch.ones(text_width),
+        "ln_final.bias": torch.zeros(text_width),
+    }
+    for i in range(text_layers):
+        state.update(_block(f"transformer.resblocks.{i}", text_width, rand))
+    return state
+
+
 def random_clip_state_dict(vision_width=64, vision_layers=2, patch_size=8, image_size=32,
                            text_width=64, text_layers=2, embed_dim=32, seed=0):
     """A ViT CLIP state dict with exactly the keys and shapes of OpenAI's checkpoints.
 
     Widths must be multiples of 64: OpenAI's layout implies heads = width / 64.
     """
-    generator = torch.Generator().manual_seed(seed)
-
-    def rand(*shape, std):
-        return torch.randn(*shape, generator=generator) * std
-
+    rand = _normal(torch.Generator().manual_seed(seed))
     grid = image_size // patch_size
     state = {
         "visual.class_embedding": rand(vision_width, std=vision_width**-0.5),
@@ -58,22 +91,37 @@ def random_clip_state_dict(vision_width=64, vision_layers=2, patch_size=8, image
         "visual.ln_pre.bias": torch.zeros(vision_width),
         "visual.ln_post.weight": torch.ones(vision_width),
         "visual.ln_post.bias": torch.zeros(vision_width),
-        "positional_embedding": rand(CONTEXT_LENGTH, text_width, std=0.01),
-        "text_projection": rand(text_width, embed_dim, std=text_width**-0.5),
-        "logit_scale": torch.tensor(4.6052),  # log(100), as in trained CLIP
-        "token_embedding.weight": rand(VOCAB_SIZE, text_width, std=0.02),
-        "ln_final.weight": torch.ones(text_width),
-        "ln_final.bias": torch.zeros(text_width),
     }
     for i in range(vision_layers):
         state.update(_block(f"visual.transformer.resblocks.{i}", vision_width, rand))
-    for i in range(text_layers):
-        state.update(_block(f"transformer.resblocks.{i}", text_width, rand))
+    state.update(_text_state(text_width, text_layers, embed_dim, rand))
+    return state
+
+
+def random_resnet_clip_state_dict(layers, width, image_size, text_width, embed_dim,
+                                  text_layers=12, seed=0):
+    """A ResNet CLIP state dict with the keys and shapes of OpenAI's RN checkpoints.
+
+    The vision tower's keys come from open_clip's ModifiedResNet, the class OpenAI's files load
+    into, initialised under ``seed`` (BatchNorm statistics at their defaults); the loader infers
+    the architecture back from these shapes, as it does for a real file.
+    """
+    from open_clip.modified_resnet import ModifiedResNet
+
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        visual = ModifiedResNet(list(layers), output_dim=embed_dim, heads=width * 32 // 64,
+                                image_size=image_size, width=width)
+    state = {f"visual.{key}": value for key, value in visual.state_dict().items()}
+    rand = _normal(torch.Generator().manual_seed(seed))
+    state.update(_text_state(text_width, text_layers, embed_dim, rand))
     return state
 
 
 def architecture_state_dict(name, seed=0):
-    if name not in ARCHITECTURES:
-        known = sorted(ARCHITECTURES)
-        raise ValueError(f"unknown random CLIP architecture {name!r}; known: {known}")
-    return random_clip_state_dict(**ARCHITECTURES[name], seed=seed)
+    if name in ARCHITECTURES:
+        return random_clip_state_dict(**ARCHITECTURES[name], seed=seed)
+    if name in RESNETS:
+        return random_resnet_clip_state_dict(**RESNETS[name], seed=seed)
+    known = sorted(ARCHITECTURES) + sorted(RESNETS)
+    raise ValueError(f"unknown random CLIP architecture {name!r}; known: {', '.join(known)}")

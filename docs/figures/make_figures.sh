@@ -70,7 +70,11 @@ for dataset in "${datasets[@]}"; do
     done
 done
 
-runs=$OUTPUT/base2new/train_base/${datasets[0]}/shots_16
+shots=${SHOTS:-4} # the folders are named after the shots that ran (EXTRA_OPTS may set them)
+for ((i = 0; i + 1 < ${#opts[@]}; i += 2)); do
+    [[ ${opts[i]} == DATASET.NUM_SHOTS ]] && shots=${opts[i + 1]}
+done
+runs=$OUTPUT/base2new/train_base/${datasets[0]}/shots_$shots
 step "${PY[@]}" tools/similarity_report.py "$runs/CoOp/vit_b16_ctxv1/seed${seeds[0]}" \
     "$runs/CoOp_SAR/vit_b16_ctxv1/seed${seeds[0]}" -o "$WORK/similarity.png"
 step "${PY[@]}" parse_test_res.py "$OUTPUT/base2new" --base2new --plot "$WORK/results.png"
