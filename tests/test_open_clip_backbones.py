@@ -306,3 +306,13 @@ def test_zero_shot_evaluates_new_classes(hub, tmp_path):
     log = read_log(out)
     assert "accuracy" in log and "Input: size (32, 32)" in log
 
+
+
+def test_feature_cache_key_tells_tags_and_activations_apart(hub):
+    from trainers.feature_cache import backbone_identity
+
+    gelu, quick = backbone_identity(f"{TINY}:gelu"), backbone_identity(f"{TINY}:quickgelu")
+    assert gelu["quick_gelu"] is False and quick["quick_gelu"] is True
+    assert gelu["sha256"] != quick["sha256"]
+    path = hub.files["gelu"]
+    assert backbone_identity(path) != backbone_identity(path, quick_gelu=False)
