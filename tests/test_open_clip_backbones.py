@@ -316,3 +316,28 @@ def test_feature_cache_key_tells_tags_and_activations_apart(hub):
     assert gelu["sha256"] != quick["sha256"]
     path = hub.files["gelu"]
     assert backbone_identity(path) != backbone_identity(path, quick_gelu=False)
+
+
+@pytest.mark.parametrize("name,quick", [
+    ("ViT-B-16:metaclip_400m", True), ("ViT-B-16:dfn2b", True), ("ViT-B-32:laion400m_e32", True),
+    ("ViT-B-16:laion2b_s34b_b88k", False), ("ViT-B-32:datacomp_xl_s13b_b90k", False),
+    ("ViT-B-16-quickgelu:metaclip_400m", True),
+])
+def test_open_clips_own_table_decides_the_activation(name, quick):
+    """The real registry: QuickGELU weights under the plain name are built with QuickGELU."""
+    from trainers.open_clip_backbones import activation, model_config, parse_name
+
+    parsed = parse_name(name)
+    assert activation(parsed, model_config(parsed), None)[0] is quick
+    with pytest.raises(CLIPLoadError, match="contradicts"):
+        activation(parsed, model_config(parsed), not quick)
+
+
+def test_a_colon_in_an_existing_files_name_keeps_it_a_path(hub, tmp_path):
+    from trainers.open_clip_backbones import parse_name
+
+    path = tmp_path / "run:3.pt"
+    path.write_bytes(b"")
+    assert parse_name(str(path)) is None
+    assert parse_name("ViT-B-16:laion2b_s34b_b88k").tag == "laion2b_s34b_b88k"
+    assert parse_name("random:ViT-B/16") is None and parse_name("ViT-B/16") is None

@@ -1,6 +1,6 @@
 """The open_clip CLIPs this project can prompt-tune, and open_clip's own download of one.
 
-    python tools/open_clip_models.py list            # name:tag, activation, weights on disk?
+    python tools/open_clip_models.py list            # name:tag, activation, trainers, on disk?
     python tools/open_clip_models.py list --all      # also the refused models, each with why
     python tools/open_clip_models.py fetch ViT-B-16:laion2b_s34b_b88k   # needs internet
 
@@ -18,6 +18,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
 
+from open_clip.factory import get_model_config  # noqa: E402
 from open_clip.pretrained import get_pretrained_cfg  # noqa: E402
 from tabulate import tabulate  # noqa: E402
 
@@ -30,19 +31,22 @@ from trainers.open_clip_backbones import (  # noqa: E402
     refusal,
     refusal_line,
     refused_pretrained,
+    takes_deep_prompts,
 )
 from trainers.open_clip_weights import cached_file, fetch  # noqa: E402
+
+NO_DEEP_PROMPTS = "not MaPLe/PromptSRC"  # no token sequence in the image tower
 
 
 def list_rows(show_refused):
     rows = []
     for model, tag in prompt_tunable_pretrained():
         pretrained = get_pretrained_cfg(model, tag)
-        on_disk = cached_file(pretrained)
+        trainers = "all" if takes_deep_prompts(get_model_config(model)) else NO_DEEP_PROMPTS
         rows.append([f"{model}:{tag}", activation_name(pretrained.get("quick_gelu", False)),
-                     on_disk or "not on disk"])
+                     trainers, cached_file(pretrained) or "not on disk"])
     if show_refused:
-        rows += [[f"{model}:{tag}", "-", f"refused: {why}"]
+        rows += [[f"{model}:{tag}", "-", "none", f"refused: {why}"]
                  for model, tag, why in refused_pretrained()]
     return rows
 
@@ -68,8 +72,8 @@ def main(argv=None):
     getting.add_argument("name", help="model:tag as `list` prints it")
     args = parser.parse_args(argv)
     if args.command == "list":
-        print(tabulate(list_rows(args.all), headers=["MODEL.BACKBONE.NAME", "activation",
-                                                     "weights"]))
+        print(tabulate(list_rows(args.all),
+                       headers=["MODEL.BACKBONE.NAME", "activation", "trainers", "weights"]))
         return 0
     try:
         print(fetch_one(args.name))

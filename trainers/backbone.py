@@ -234,6 +234,7 @@ def load_clip(name, quick_gelu=None):
     """
     from open_clip.model import build_model_from_openai_state_dict
 
+    quick = openai_layout_activation(name, quick_gelu)  # a contradiction fails before any fetch
     if name.startswith(RANDOM_PREFIX):
         from trainers.random_clip import architecture_state_dict
 
@@ -242,8 +243,7 @@ def load_clip(name, quick_gelu=None):
         path = resolve_checkpoint(name)
         state = read_state_dict(path)
     try:
-        model = build_model_from_openai_state_dict(
-            state, quick_gelu=openai_layout_activation(name, quick_gelu))
+        model = build_model_from_openai_state_dict(state, quick_gelu=quick)
     except Exception as error:
         raise CLIPLoadError(f"{path} does not match CLIP's architecture: {error}") from None
     return freeze(model)

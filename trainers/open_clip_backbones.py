@@ -57,6 +57,8 @@ def parse_name(name):
     A name is open_clip's when it has a colon with no path separator before it: ``/data/a:b.pt``
     stays a path and ``random:tiny`` stays random.
     """
+    if os.path.exists(os.path.expanduser(name)):
+        return None  # an existing file with a colon in its name stays a path
     model, sep, rest = name.partition(SEPARATOR)
     if not sep or not model or not rest or "/" in model or os.sep in model or model == "random":
         return None
@@ -83,6 +85,15 @@ def refusal(model, model_cfg):
     if different:
         return f"its text tower is not CLIP's ({', '.join(different)})"
     return None
+
+
+def takes_deep_prompts(model_cfg):
+    """Whether MaPLe and PromptSRC can prompt the image tower: open_clip's own ViT with
+    class-token pooling (not a ResNet, not a timm tower)."""
+    vision = model_cfg.get("vision_cfg", {})
+    return (not vision.get("timm_model_name") and isinstance(vision.get("layers", 12), int)
+            and not vision.get("attentional_pool") and vision.get("pool_type", "tok") == "tok"
+            and not vision.get("final_ln_after_pool"))
 
 
 def _text_differences(text):
