@@ -3,6 +3,7 @@ backbone_input.py): tiny models built by open_clip's factory from a small model 
 in the hub cache as open_clip publishes them, equal to open_clip's own model in every trainer."""
 
 import json
+import os
 from types import SimpleNamespace
 
 import open_clip
@@ -83,6 +84,24 @@ def widen_mlp_inputs(model, factor=6.0):
                 param.mul_(factor)
 
 
+def write_local_dir(folder, seed):
+    """A GELU tiny model with inception mean/std, saved as open_clip saves a model for the hub
+    (its open_clip_config.json beside open_clip_model.safetensors): a ``local-dir:`` folder."""
+    from pathlib import Path
+
+    from open_clip.push_to_hf_hub import save_config_for_hf
+    from safetensors.torch import save_file
+
+    torch.manual_seed(seed)
+    model = open_clip.create_model(TINY, force_preprocess_cfg={"mean": INCEPTION,
+                                                               "std": INCEPTION})
+    widen_mlp_inputs(model)
+    folder.mkdir(parents=True)
+    save_file(model.state_dict(), str(folder / "open_clip_model.safetensors"))
+    save_config_for_hf(model, Path(folder) / "open_clip_config.json", model_config=TINY_CFG)
+    return str(folder)
+
+
 @pytest.fixture(scope="module")
 def hub(tmp_path_factory):
     """The tiny model config in open_clip's registry, its three tags, their weights in a hub
@@ -102,11 +121,12 @@ def hub(tmp_path_factory):
         model = open_clip.create_model(TINY, quick_gelu=extras.get("quick_gelu", False))
         widen_mlp_inputs(model)
         files[tag] = write_hub_file(base / "hub", repo, file_name, model.state_dict())
+    folder = write_local_dir(base / "saved", seed=4)
     patch = pytest.MonkeyPatch()
     patch.setenv("HF_HUB_CACHE", str(base / "hub"))
     patch.setenv("SAR_OFFLINE", "1")
     root, clip, _ = eurosat_setup(tmp_path_factory, "open_clip_data")
-    yield SimpleNamespace(base=base, files=files, root=root, openai_clip=clip)
+    yield SimpleNamespace(base=base, files=files, root=root, openai_clip=clip, folder=folder)
     patch.undo()
     registry.pop(TINY, None)
 
@@ -341,3 +361,44 @@ def test_a_colon_in_an_existing_files_name_keeps_it_a_path(hub, tmp_path):
     assert parse_name(str(path)) is None
     assert parse_name("ViT-B-16:laion2b_s34b_b88k").tag == "laion2b_s34b_b88k"
     assert parse_name("random:ViT-B/16") is None and parse_name("ViT-B/16") is None
+
+
+def test_a_saved_folder_is_open_clips_local_dir(hub):
+    from trainers.open_clip_backbones import backbone_input
+
+    name = f"local-dir:{hub.folder}"
+    wanted = backbone_input(name)
+    assert wanted.mean == INCEPTION and wanted.size == (32, 32)
+    assert wanted.source.endswith("open_clip_config.json")
+    images = torch.randn(3, 3, 32, 32)
+    theirs = open_clip.create_model(name).eval()  # open_clip's own reading of the folder
+    with torch.no_grad():
+        torch.testing.assert_close(load_clip(name).encode_image(images),
+                                   theirs.encode_image(images), atol=1e-6, rtol=0)
+
+
+def test_scripts_run_a_saved_open_clip_folder(hub, tmp_path):
+    """The runner (train then test on new classes, then its table) on a local-dir: backbone,
+    in fresh processes: MaPLe_SAR, so the deep prompts run on open_clip's own ViT."""
+    import subprocess
+    import sys
+
+    from tests.helpers import ROOT
+
+    env = {k: v for k, v in os.environ.items() if k not in ("EXP_TAG", "DATASETS", "SEEDS")}
+    env.update(DATA=hub.root, OUTPUT=str(tmp_path / "output"), PYTHON=sys.executable,
+               OMP_NUM_THREADS="1", TABLE_FORMAT="csv")
+    opts = ["MODEL.BACKBONE.NAME", f"local-dir:{hub.folder}", "OPTIM.MAX_EPOCH", "1",
+            "DATASET.NUM_SHOTS", "2", "DATALOADER.NUM_WORKERS", "0", "USE_CUDA", "False",
+            "TRAINER.SAR.NOVEL_SOURCE", "random", "TRAINER.MAPLE.PROMPT_DEPTH", "2"]
+    proc = subprocess.run(["bash", "scripts/run_experiments.sh", "maple_sar", "base2new",
+                           "--datasets", "eurosat", "--seeds", "1", "--", *opts],
+                          cwd=ROOT, env=env, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "MaPLe_SAR,Average" in proc.stdout  # the runner's table
+    logs = sorted((tmp_path / "output").rglob("log.txt"))
+    assert len(logs) == 2  # the training on base classes and the test on new ones
+    for log in logs:
+        text = log.read_text()
+        assert f"Activation: GELU (from {hub.folder}/open_clip_config.json)" in text
+        assert "Input: size (32, 32), mean [0.5, 0.5, 0.5]" in text

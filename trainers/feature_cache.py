@@ -37,8 +37,7 @@ from trainers.backbone import (
     sha256_of,
 )
 from trainers.compilation import compile_settings
-from trainers.open_clip_backbones import activation, model_config, parse_name
-from trainers.open_clip_weights import weights_file
+from trainers.open_clip_backbones import activation, model_config, parse_name, weights_path
 
 FORMAT = 1
 FILES = ("features", "labels")
@@ -153,7 +152,7 @@ def backbone_identity(name, quick_gelu=None):
     parsed = parse_name(name)
     if parsed is not None:
         quick, _source = activation(parsed, model_config(parsed), quick_gelu)
-        path = parsed.file or weights_file(parsed.model, parsed.tag)
+        path = weights_path(parsed)
         return {"open_clip": parsed.model, "sha256": file_sha256(path), "quick_gelu": quick}
     path = resolve_checkpoint(name)  # a named model's file is checked against its SHA here
     model = canonical_model_name(name)

@@ -4,6 +4,8 @@ The spelling is the one ``open_clip.list_pretrained(as_str=True)`` prints (``ViT
 s34b_b88k``), so a name copied from open_clip's table works as it is, and a YAML still names the
 backbone in one line. After the colon a file may stand instead of a tag
 (``ViT-B-16:/data/open_clip_pytorch_model.bin``): the model name then says what the file is.
+``local-dir:<folder>`` is open_clip's own spelling for a folder saved as open_clip publishes a
+model (``open_clip_config.json`` beside the weights): its config says everything.
 
 The model is built by open_clip's factory from its model config. The activation follows the
 weights: a tag's pretrained config decides (open_clip lists some QuickGELU-trained weights, e.g.
@@ -12,6 +14,7 @@ file, the model name does, unless ``MODEL.BACKBONE.QUICK_GELU`` says otherwise. 
 CLIP's own text transformer are accepted: prompt learning edits its token embeddings.
 """
 
+import json
 import logging
 import os
 from contextlib import contextmanager
@@ -24,6 +27,12 @@ from open_clip.transform import PreprocessCfg
 from trainers.backbone import CLIPLoadError, freeze, load_clip, read_state_dict
 
 SEPARATOR = ":"
+LOCAL_DIR = "local-dir:"
+CONFIG_FILE = "open_clip_config.json"
+# the weight files open_clip looks for in a folder, in its order of preference
+FOLDER_WEIGHTS = ("open_clip_model.safetensors", "open_clip_pytorch_model.safetensors",
+                  "open_clip_pytorch_model.bin", "open_clip_pytorch_model.pth",
+                  "model.safetensors", "pytorch_model.bin", "pytorch_model.pth", "model.pth")
 CHECKPOINT_SUFFIXES = (".pt", ".pth", ".bin", ".tar", ".safetensors")
 WORKING_FAMILIES = ("OpenAI names (ViT-B/16, RN50, ...)",
                     "open_clip ViT-*, RN*, convnext_* CLIPs with CLIP's text tower")
@@ -32,14 +41,16 @@ LIST_COMMAND = "python tools/open_clip_models.py list"
 
 @dataclass(frozen=True)
 class OpenClipName:
-    """A parsed ``model:tag`` (``tag`` set) or ``model:file`` (``file`` set)."""
+    """A parsed ``model:tag`` (``tag`` set), ``model:file`` (``file`` set) or ``local-dir:``
+    folder (``folder`` set; ``model`` is then open_clip's ``local-dir:<folder>`` name)."""
 
     model: str
     tag: str = ""
     file: str = ""
+    folder: str = ""
 
     def __str__(self):
-        return f"{self.model}{SEPARATOR}{self.tag or self.file}"
+        return self.model if self.folder else f"{self.model}{SEPARATOR}{self.tag or self.file}"
 
 
 def load_backbone(name, quick_gelu=None):
@@ -59,6 +70,9 @@ def parse_name(name):
     """
     if os.path.exists(os.path.expanduser(name)):
         return None  # an existing file with a colon in its name stays a path
+    if name.startswith(LOCAL_DIR):
+        folder = os.path.expanduser(name[len(LOCAL_DIR):])
+        return OpenClipName(LOCAL_DIR + folder, folder=folder)
     model, sep, rest = name.partition(SEPARATOR)
     if not sep or not model or not rest or "/" in model or os.sep in model or model == "random":
         return None
@@ -75,7 +89,7 @@ def refusal(model, model_cfg):
                 "attentional pooling")
     if text.get("hf_model_name"):
         return f"its text tower is a Hugging Face model ({text['hf_model_name']})"
-    if "init_logit_bias" in model_cfg or "siglip" in model.lower():
+    if "init_logit_bias" in model_cfg:
         return ("SigLIP: a sigmoid head with a bias and a bidirectional text tower pooled at its "
                 "last token")
     if model_cfg.get("custom_text"):
@@ -118,6 +132,8 @@ def refusal_line(name, why):
 
 def model_config(parsed):
     """open_clip's model config for ``parsed``; an unknown model or tag is one line."""
+    if parsed.folder:
+        return folder_config(parsed.folder)["model_cfg"]
     model_cfg = get_model_config(parsed.model)
     if model_cfg is None:
         raise CLIPLoadError(f"unknown open_clip model {parsed.model!r} (MODEL.BACKBONE.NAME "
@@ -127,6 +143,35 @@ def model_config(parsed):
         raise CLIPLoadError(f"open_clip has no pretrained tag {parsed.tag!r} for {parsed.model} "
                             f"(MODEL.BACKBONE.NAME {parsed}); its tags: {known}")
     return model_cfg
+
+
+def folder_config(folder):
+    """A saved folder's ``open_clip_config.json`` (model_cfg and preprocess_cfg)."""
+    path = os.path.join(folder, CONFIG_FILE)
+    try:
+        with open(path, encoding="utf-8") as f:
+            config = json.load(f)
+    except (OSError, ValueError) as error:
+        raise CLIPLoadError(f"cannot read {path} (MODEL.BACKBONE.NAME {LOCAL_DIR}{folder}): "
+                            f"{type(error).__name__}: {error}") from None
+    if not isinstance(config, dict) or not isinstance(config.get("model_cfg"), dict):
+        raise CLIPLoadError(f"{path} holds no model_cfg: not a folder saved by open_clip")
+    return config
+
+
+def weights_path(parsed):
+    """The weights file of ``parsed``: its file, its folder's, or its tag's (fetched if need be)."""
+    from trainers.open_clip_weights import weights_file
+
+    if parsed.file:
+        return parsed.file
+    if parsed.folder:
+        for name in FOLDER_WEIGHTS:
+            if os.path.isfile(os.path.join(parsed.folder, name)):
+                return os.path.join(parsed.folder, name)
+        raise CLIPLoadError(f"{parsed.folder} holds no weights ({', '.join(FOLDER_WEIGHTS[:3])}, "
+                            "...) beside its open_clip_config.json")
+    return weights_file(parsed.model, parsed.tag)
 
 
 def activation(parsed, model_cfg, quick_gelu_key):
@@ -140,6 +185,8 @@ def activation(parsed, model_cfg, quick_gelu_key):
         return quick, f"open_clip's pretrained config of {parsed}"
     if quick_gelu_key is not None:
         return bool(quick_gelu_key), "MODEL.BACKBONE.QUICK_GELU"
+    if parsed.folder:
+        return bool(model_cfg.get("quick_gelu", False)), os.path.join(parsed.folder, CONFIG_FILE)
     return bool(model_cfg.get("quick_gelu", False)), f"open_clip's model config {parsed.model}"
 
 
@@ -161,19 +208,26 @@ def backbone_input(name):
     """The input an open_clip backbone name asks for, read from configs only (no weights);
     None for other names, whose input stays as configured today."""
     parsed = parse_name(name)
-    model_cfg = get_model_config(parsed.model) if parsed else None
-    if model_cfg is None:
+    if parsed is None:
         return None
+    if parsed.folder:
+        if not os.path.isfile(os.path.join(parsed.folder, CONFIG_FILE)):
+            return None  # loading the model says what is missing
+        config = folder_config(parsed.folder)
+        model_cfg, stats = config["model_cfg"], config.get("preprocess_cfg", {})
+        source = os.path.join(parsed.folder, CONFIG_FILE)
+    else:
+        model_cfg = get_model_config(parsed.model)
+        if model_cfg is None:
+            return None
+        stats = get_pretrained_cfg(parsed.model, parsed.tag) if parsed.tag else {}
+        source = (f"open_clip's pretrained config of {parsed}" if stats else
+                  f"open_clip's defaults for {parsed.model} (no tag names its mean/std)")
     size = model_cfg["vision_cfg"].get("image_size", 224)
     size = tuple(size) if isinstance(size, (list, tuple)) else (size, size)
-    pretrained = get_pretrained_cfg(parsed.model, parsed.tag) if parsed.tag else {}
-    if pretrained:
-        source = f"open_clip's pretrained config of {parsed}"
-    else:
-        source = f"open_clip's defaults for {parsed.model} (no tag names its mean/std)"
     default = PreprocessCfg()
-    mean = tuple(float(v) for v in pretrained.get("mean", default.mean))
-    std = tuple(float(v) for v in pretrained.get("std", default.std))
+    mean = tuple(float(v) for v in stats.get("mean", default.mean))
+    std = tuple(float(v) for v in stats.get("std", default.std))
     return BackboneInput(size, mean, std, source)
 
 
@@ -193,8 +247,6 @@ def build_open_clip(parsed, quick_gelu_key=None):
     import open_clip
     import torch
 
-    from trainers.open_clip_weights import weights_file
-
     model_cfg = model_config(parsed)
     why = refusal(parsed.model, model_cfg)
     if why:
@@ -204,10 +256,10 @@ def build_open_clip(parsed, quick_gelu_key=None):
         print(f"Note: open_clip's {parsed.model} config builds "
               f"{activation_name(not quick)}, but the weights need {activation_name(quick)}")
     print(f"Activation: {activation_name(quick)} (from {source})")
-    path = parsed.file or weights_file(parsed.model, parsed.tag)
+    path = weights_path(parsed)
     state = read_state_dict(path)
     with quiet_factory():
-        model = open_clip.create_model(parsed.model, pretrained=None, quick_gelu=quick)
+        model = open_clip.create_model(parsed.model, load_weights=False, quick_gelu=quick)
     try:
         model.load_state_dict(state, strict=True)
     except RuntimeError as error:
