@@ -402,3 +402,13 @@ def test_scripts_run_a_saved_open_clip_folder(hub, tmp_path):
         text = log.read_text()
         assert f"Activation: GELU (from {hub.folder}/open_clip_config.json)" in text
         assert "Input: size (32, 32), mean [0.5, 0.5, 0.5]" in text
+
+
+def test_fetch_finds_the_file_or_says_why_in_one_line(hub, capsys):
+    assert models_main(["fetch", f"{TINY}:gelu"]) == 0
+    assert capsys.readouterr().out.strip() == hub.files["gelu"]
+    assert models_main(["fetch", "ViT-B-16-SigLIP:webli"]) == 2
+    assert "backbone ViT-B-16-SigLIP:webli is refused" in capsys.readouterr().err
+    assert models_main(["fetch", "ViT-B-16:laion2b_s34b_b88k"]) == 2  # SAR_OFFLINE is set
+    error = capsys.readouterr().err
+    assert error.count("\n") == 1 and "models--laion--CLIP-ViT-B-16-laion2B-s34B-b88K" in error

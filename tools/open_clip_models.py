@@ -33,7 +33,7 @@ from trainers.open_clip_backbones import (  # noqa: E402
     refused_pretrained,
     takes_deep_prompts,
 )
-from trainers.open_clip_weights import cached_file, fetch  # noqa: E402
+from trainers.open_clip_weights import cached_file, weights_file  # noqa: E402
 
 NO_DEEP_PROMPTS = "not MaPLe/PromptSRC"  # no token sequence in the image tower
 
@@ -52,7 +52,8 @@ def list_rows(show_refused):
 
 
 def fetch_one(name):
-    """Download ``name`` (a model:tag) with open_clip's downloader; return the file."""
+    """The file of ``name`` (a model:tag): found on disk, or downloaded by open_clip's own
+    downloader (``SAR_OFFLINE`` set: the one line that says where it goes)."""
     parsed = parse_name(name)
     if parsed is None or not parsed.tag:
         raise CLIPLoadError(f"{name!r} is not an open_clip model:tag (see `list`)")
@@ -60,7 +61,7 @@ def fetch_one(name):
     why = refusal(parsed.model, model_cfg)
     if why:
         raise CLIPLoadError(refusal_line(name, why))
-    return fetch(get_pretrained_cfg(parsed.model, parsed.tag))
+    return weights_file(parsed.model, parsed.tag)  # on disk already, or open_clip's download
 
 
 def main(argv=None):

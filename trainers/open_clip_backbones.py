@@ -120,6 +120,8 @@ def _text_differences(text):
         (text.get("pool_type", "argmax") != "argmax", f"pooling {text.get('pool_type')}"),
         (text.get("embed_cls"), "a class-token embedding"),
         (text.get("final_ln_after_pool"), "LayerNorm after pooling"),
+        (text.get("proj_type", "linear") != "linear" or text.get("proj_bias"),
+         "another text projection"),
     ]
     return [what for differs, what in checks if differs]
 
