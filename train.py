@@ -20,6 +20,7 @@ from dassl.config import get_cfg_default  # noqa: E402
 from dassl.engine import TRAINER_REGISTRY, build_trainer  # noqa: E402
 from dassl.utils import collect_env_info, set_random_seed, setup_logger  # noqa: E402
 from launch.guard import UsageError, check_run_inputs, check_yaml_file, run_guarded  # noqa: E402
+from trainers.backbone_input import fill_input  # noqa: E402
 from trainers.config import (  # noqa: E402
     all_keys,
     coerce_int_opts,
@@ -112,6 +113,7 @@ def setup_cfg(args):
         raise UsageError(f"config opts must be KEY VALUE pairs, got an odd list: {opts}")
     opts = coerce_int_opts(cfg, opts)  # "TRAINER.SAR.WEIGHT 2" means 2.0
     merge_checked(cfg, "command-line opts", lambda: cfg.merge_from_list(opts))
+    fill_input(cfg)  # an open_clip backbone's own size, mean and std (trainers/backbone_input.py)
     cfg.freeze()
     return cfg
 

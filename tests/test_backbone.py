@@ -6,6 +6,7 @@ import zipfile
 
 import pytest
 import torch
+from open_clip.transformer import QuickGELU
 
 from tools.make_tiny_clip import tiny_clip_state_dict, write_tiny_clip
 from trainers import backbone
@@ -295,3 +296,13 @@ def test_archive_that_refers_back_to_itself_is_read_once(tmp_path, tiny, monkeyp
             target.writestr(info, data)
     with pytest.raises(CLIPLoadError, match="looped.pt is not a CLIP checkpoint"):
         load_clip(str(looped))
+
+
+def test_openai_names_keep_quickgelu_and_refuse_a_contradicting_key(tiny, tmp_path, monkeypatch,
+                                                                     capsys):
+    monkeypatch.setenv("CLIP_CACHE_DIR", str(tmp_path))
+    with pytest.raises(CLIPLoadError, match="contradicts OpenAI's ViT-B/16"):
+        load_clip("ViT-B/16", quick_gelu=False)
+    model = load_clip("random:tiny", quick_gelu=False)
+    assert not isinstance(model.transformer.resblocks[0].mlp.gelu, QuickGELU)
+    assert isinstance(load_clip("random:tiny").transformer.resblocks[0].mlp.gelu, QuickGELU)

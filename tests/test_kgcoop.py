@@ -142,9 +142,9 @@ def test_loss_is_ce_plus_w_times_the_gap(setup, tmp_path):
 
 def test_hand_crafted_features_come_from_the_one_clip_once(setup, tmp_path, monkeypatch):
     loads = []
-    real_load = trainers.base.load_clip
-    monkeypatch.setattr(trainers.base, "load_clip",
-                        lambda name: loads.append(name) or real_load(name))
+    real_load = trainers.base.load_backbone
+    monkeypatch.setattr(trainers.base, "load_backbone",
+                        lambda name, *key: loads.append(name) or real_load(name, *key))
     trainer = make_trainer(setup, tmp_path / "out", "DATASET.SUBSAMPLE_CLASSES", "base")
     assert len(loads) == 1  # no second CLIP for the hand-crafted features
     model = trainer.model

@@ -224,14 +224,17 @@ def _read_archive(path):
 RANDOM_PREFIX = "random:"
 
 
-def load_clip(name):
-    """Build CLIP (open_clip's class, OpenAI weights) in fp32 on the CPU, frozen, in eval mode.
+def load_clip(name, quick_gelu=None):
+    """Build CLIP (open_clip's class) in fp32 on the CPU, frozen, in eval mode.
 
     ``random:<architecture>`` (e.g. ``random:ViT-B/16``) gives the real architecture with random
-    weights, for benchmarks; it goes through the same builder as a real checkpoint.
+    weights, for benchmarks; it goes through the same builder as a real checkpoint. Trainers
+    call ``open_clip_backbones.load_backbone``, which also takes open_clip's ``model:tag``.
+    ``quick_gelu``: ``MODEL.BACKBONE.QUICK_GELU`` (None: not set).
     """
     from open_clip.model import build_model_from_openai_state_dict
 
+    quick = openai_layout_activation(name, quick_gelu)  # a contradiction fails before any fetch
     if name.startswith(RANDOM_PREFIX):
         from trainers.random_clip import architecture_state_dict
 
@@ -240,13 +243,41 @@ def load_clip(name):
         path = resolve_checkpoint(name)
         state = read_state_dict(path)
     try:
-        model = build_model_from_openai_state_dict(state, quick_gelu=True)
+        model = build_model_from_openai_state_dict(state, quick_gelu=quick)
     except Exception as error:
         raise CLIPLoadError(f"{path} does not match CLIP's architecture: {error}") from None
+    return freeze(model)
+
+
+def freeze(model):
     model = model.float().eval()
     for param in model.parameters():
         param.requires_grad_(False)
     return model
+
+
+def openai_layout_activation(name, quick_gelu):
+    """The activation of a model rebuilt from OpenAI's layout, said in the log.
+
+    The weights cannot tell GELU from QuickGELU, so a bare path takes ``MODEL.BACKBONE.QUICK_GELU``
+    or, when it is not set, today's QuickGELU with a line saying it was assumed.
+    """
+    if name.startswith(RANDOM_PREFIX):
+        return True if quick_gelu is None else bool(quick_gelu)
+    model = canonical_model_name(name)
+    if model is not None:
+        if quick_gelu is not None and not quick_gelu:
+            raise CLIPLoadError(f"MODEL.BACKBONE.QUICK_GELU {quick_gelu} contradicts OpenAI's "
+                                f"{model}, trained with QuickGELU: drop the key")
+        print(f"Activation: QuickGELU (OpenAI's {model})")
+        return True
+    if quick_gelu is None:
+        print(f"Activation: QuickGELU assumed for {name} (OpenAI's layout; nothing says how it "
+              "was trained): set MODEL.BACKBONE.QUICK_GELU False for a GELU checkpoint, or name "
+              "its open_clip model as MODEL.BACKBONE.NAME <model>:<path>")
+        return True
+    print(f"Activation: {'QuickGELU' if quick_gelu else 'GELU'} (from MODEL.BACKBONE.QUICK_GELU)")
+    return bool(quick_gelu)
 
 
 def clip_image_size(clip_model):

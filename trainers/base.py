@@ -26,10 +26,11 @@ from trainers.backbone import (
     apply_precision,
     autocast_for,
     clip_image_size,
-    load_clip,
     resolve_precision,
 )
+from trainers.backbone_input import check_normalization
 from trainers.compilation import compile_settings, compile_towers, mark_step_begin
+from trainers.open_clip_backbones import load_backbone
 from trainers.prompts import TEMPLATE_TABLES, ClassTokens
 from trainers.text_encoder import TextEncoder, text_checkpointing
 
@@ -176,7 +177,7 @@ class PromptTrainer(TrainerX):
         classnames = self.dm.dataset.classnames
         self.prec = resolve_precision(cfg.TRAINER[self.cfg_node].PREC, self.device)
         print(f"Loading CLIP (backbone: {cfg.MODEL.BACKBONE.NAME})")
-        clip_model = load_clip(cfg.MODEL.BACKBONE.NAME)
+        clip_model = load_backbone(cfg.MODEL.BACKBONE.NAME, quick_gelu_key(cfg))
         check_clip_input(cfg, clip_model)
         apply_precision(clip_model, self.prec)
         print(f"Building custom CLIP (precision: {self.prec})")
@@ -393,8 +394,12 @@ def check_compatible(module, state_dict, path, ignored=CLASS_DEPENDENT_BUFFERS):
         )
 
 
-CLIP_PIXEL_MEAN = (0.48145466, 0.4578275, 0.40821073)
-CLIP_PIXEL_STD = (0.26862954, 0.26130258, 0.27577711)
+def quick_gelu_key(cfg):
+    """``MODEL.BACKBONE.QUICK_GELU``, read with ``get``: an upstream fork's config lacks it."""
+    value = cfg.MODEL.BACKBONE.get("QUICK_GELU", None)
+    if value is not None and not isinstance(value, bool):
+        raise ValueError(f"MODEL.BACKBONE.QUICK_GELU must be True or False, got {value!r}")
+    return value
 
 
 def check_clip_input(cfg, clip_model):
@@ -415,11 +420,7 @@ def check_clip_input(cfg, clip_model):
             )
         print("Warning: INPUT.ALLOW_UNNORMALIZED is set: images reach CLIP unnormalized")
         return
-    for key, clip_value in (("PIXEL_MEAN", CLIP_PIXEL_MEAN), ("PIXEL_STD", CLIP_PIXEL_STD)):
-        value = [float(v) for v in cfg.INPUT[key]]
-        if any(abs(a - b) > 1e-3 for a, b in zip(value, clip_value)) or len(value) != 3:
-            print(f"Warning: INPUT.{key} {value} is not CLIP's {list(clip_value)}: the images "
-                  "are normalized with statistics CLIP was not trained with")
+    check_normalization(cfg)
 
 
 def check_input_size(cfg, clip_model):

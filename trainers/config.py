@@ -86,6 +86,10 @@ def extend_cfg(cfg):
     # upstream does (one seed for the whole run). Read with get(), like the two above.
     cfg.TRAIN.RESEED_EACH_EPOCH = True
 
+    # Ours: the activation of a checkpoint given as a bare path (None: QuickGELU, said in the
+    # log); Dassl's MODEL.BACKBONE.PRETRAINED stays its bool (trainers/open_clip_backbones.py).
+    cfg.MODEL.BACKBONE.QUICK_GELU = None
+
     cfg.DATASET.SUBSAMPLE_CLASSES = "all"  # all | base | new
     # Ours: CLIP without its normalization is refused unless this says it is wanted.
     cfg.INPUT.ALLOW_UNNORMALIZED = False

@@ -37,6 +37,7 @@ from trainers.backbone import (
     sha256_of,
 )
 from trainers.compilation import compile_settings
+from trainers.open_clip_backbones import activation, model_config, parse_name, weights_path
 
 FORMAT = 1
 FILES = ("features", "labels")
@@ -128,7 +129,8 @@ def cache_key(trainer, split, data_source):
     settings = compile_settings(cfg) if getattr(trainer, "compiled", False) else None
     return {
         "format": FORMAT,
-        "backbone": backbone_identity(cfg.MODEL.BACKBONE.NAME),
+        "backbone": backbone_identity(cfg.MODEL.BACKBONE.NAME,
+                                      cfg.MODEL.BACKBONE.get("QUICK_GELU", None)),
         "dataset": cfg.DATASET.NAME,
         "split": split,
         "subsample_classes": cfg.DATASET.get("SUBSAMPLE_CLASSES", "all"),
@@ -142,19 +144,32 @@ def cache_key(trainer, split, data_source):
     }
 
 
-def backbone_identity(name):
-    """What identifies the weights: the random architecture, or the file's SHA-256."""
+def backbone_identity(name, quick_gelu=None):
+    """What identifies the weights: the random architecture, or the file's SHA-256; with the
+    activation wherever a config chose it (``MODEL.BACKBONE.QUICK_GELU``, an open_clip tag)."""
     if name.startswith(RANDOM_PREFIX):
         return {"random": name[len(RANDOM_PREFIX):], "seed": 0}
+    parsed = parse_name(name)
+    if parsed is not None:
+        quick, _source = activation(parsed, model_config(parsed), quick_gelu)
+        path = weights_path(parsed)
+        return {"open_clip": parsed.model, "sha256": file_sha256(path), "quick_gelu": quick}
     path = resolve_checkpoint(name)  # a named model's file is checked against its SHA here
     model = canonical_model_name(name)
     if model is not None:
         return {"sha256": OPENAI_MODELS[model][1]}
+    identity = {"sha256": file_sha256(path)}
+    if quick_gelu is not None:
+        identity["quick_gelu"] = bool(quick_gelu)
+    return identity
+
+
+def file_sha256(path):
     stat = os.stat(path)
     marker = (os.path.abspath(path), stat.st_size, stat.st_mtime_ns)
     if marker not in _SHA_CACHE:
         _SHA_CACHE[marker] = sha256_of(path)
-    return {"sha256": _SHA_CACHE[marker]}
+    return _SHA_CACHE[marker]
 
 
 def transform_settings(cfg, tfm_test):

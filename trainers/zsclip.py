@@ -4,8 +4,9 @@ import torch
 
 from dassl.engine import TRAINER_REGISTRY, TrainerX
 from trainers import feature_cache
-from trainers.backbone import apply_precision, autocast_for, load_clip, resolve_precision
-from trainers.base import check_clip_input, normalize
+from trainers.backbone import apply_precision, autocast_for, resolve_precision
+from trainers.base import check_clip_input, normalize, quick_gelu_key
+from trainers.open_clip_backbones import load_backbone
 from trainers.prompts import hand_crafted_texts
 from trainers.text_encoder import TextEncoder, hand_crafted_features
 
@@ -24,7 +25,7 @@ class ZeroshotCLIP(TrainerX):
         cfg = self.cfg
         self.prec = resolve_precision(cfg.TRAINER.COOP.PREC, self.device)
         print(f"Loading CLIP (backbone: {cfg.MODEL.BACKBONE.NAME})")
-        clip_model = load_clip(cfg.MODEL.BACKBONE.NAME)
+        clip_model = load_backbone(cfg.MODEL.BACKBONE.NAME, quick_gelu_key(cfg))
         check_clip_input(cfg, clip_model)
         clip_model = apply_precision(clip_model, self.prec).to(self.device)
         texts = hand_crafted_texts(self.dm.dataset.classnames, cfg.DATASET.NAME)
