@@ -8,7 +8,9 @@ the same everywhere.
 """
 
 import argparse
+import os
 import re
+import sys
 
 CONFIG_KEY = re.compile(r"[A-Z][A-Z0-9_]*(\.[A-Z0-9_]+)+")
 
@@ -60,3 +62,18 @@ def show_default(value):
     if isinstance(value, (list, tuple)):
         return " ".join(map(str, value))
     return str(value)
+
+
+def exit_status_into_a_pipe(main):
+    """Run ``main()`` and return its exit status; when the reader of stdout leaves early
+    (``parse_test_res.py ... | head``), stop quietly with 141 (128 + SIGPIPE), as a Unix
+    filter does, instead of a BrokenPipeError traceback."""
+    try:
+        status = main()
+        sys.stdout.flush()
+        return status
+    except BrokenPipeError:
+        # Python flushes stdout once more at exit: point it at /dev/null so that flush is silent
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 141
