@@ -292,7 +292,8 @@ def build_parser():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("run_dirs", nargs="+", metavar="RUN_DIR", help="training output folders")
     parser.add_argument("-o", "--output", default="similarity.png",
-                        help="heatmap PNG; the tables go beside it as .md and .csv")
+                        help="heatmap PNG; the tables go beside it as .md and .csv "
+                             "(default: similarity.png in the current folder)")
     parser.add_argument("--root", help="data root, if not the one the run used")
     parser.add_argument("--backbone", help="CLIP checkpoint, if not the one the run used")
     parser.add_argument("--novel-source", help="novel bank for every run (default: each run's)")
