@@ -253,14 +253,16 @@ def plot_experiments(rows, path, ylabel="accuracy (%)", spread="std"):
     spreads = [s for _, _, s in rows]  # NaN: one run, no error bar
     grouped_bars(axes[0, 0], [name for name, _, _ in rows], [("mean", means, spreads)], ylabel,
                  legend=False)
-    fig.suptitle(f"Mean over seeds, {_bars_title(spreads, spread)}", fontsize=10)
+    fig.suptitle(_bars_title(spreads, spread, "Mean over seeds", "One run each: no error bars"),
+                 fontsize=10)
     return save(fig, path)
 
 
-def _bars_title(spreads, spread):
+def _bars_title(spreads, spread, over_seeds, one_run):
+    """The title ``over_seeds`` with its error bars, or ``one_run`` when no point has any."""
     if any(not math.isnan(v) for v in spreads):
-        return f"error bars ± {spread} (none where one run)"
-    return "one run each: no error bars"
+        return f"{over_seeds}, error bars ± {spread} (none where one run)"
+    return one_run
 
 
 def _plot_shots(rows, path, ylabel, spread):
@@ -284,7 +286,8 @@ def _plot_shots(rows, path, ylabel, spread):
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
     errors = [e for points in lines.values() for _, _, e in points]
-    fig.suptitle(f"Few-shot: mean over seeds, {_bars_title(errors, spread)}", fontsize=10)
+    fig.suptitle(_bars_title(errors, spread, "Few-shot: mean over seeds",
+                             "Few-shot: one run each, no error bars"), fontsize=10)
     return save(fig, path)
 
 
