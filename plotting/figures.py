@@ -51,6 +51,7 @@ def save(fig, path):
 DIFF_FLOOR = 0.05  # smallest half-range of the difference scale: float noise stays pale
 LABEL_POINTS = 8.0  # class-name size: still about 8 px when the figure fits a page column
 GROUP_POINTS = 10.0
+TITLE_POINTS = 10.0
 
 
 def heatmap_panel_inches(n_classes):
@@ -93,13 +94,14 @@ def _label_axes(ax, names, groups):
         if start:
             ax.axhline(start - 0.5, color="black", linewidth=1.0)
             ax.axvline(start - 0.5, color="black", linewidth=1.0)
-        centres.append((start + (count - 1) / 2, f"{name} ({count})"))
+        centres.append((start + (count - 1) / 2, name))  # counts: in the title
         start += count
     top = ax.secondary_xaxis("top")
-    top.set_xticks([c for c, _ in centres], [t for _, t in centres], fontsize=GROUP_POINTS)
+    top.set_xticks([c for c, _ in centres], [t for _, t in centres], fontsize=GROUP_POINTS,
+                   fontweight="bold")
     right = ax.secondary_yaxis("right")
     right.set_yticks([c for c, _ in centres], [t for _, t in centres], fontsize=GROUP_POINTS,
-                     rotation=90, va="center")
+                     fontweight="bold", rotation=90, va="center")
     for axis in (top, right):
         axis.tick_params(length=0)
 
@@ -108,9 +110,10 @@ def heatmap_grid(rows, names, groups, title, path):
     """One row per run: hand-crafted, learned and learned - hand-crafted similarity matrices.
 
     ``rows``: (label, S_h, S_g) with numpy (n, n) matrices over ``names``; ``groups``: (name,
-    count) of the class groups in order (base, new, novel), drawn as lines and named on the
-    axes. The two similarity panels of a row share one colour scale; every difference panel
-    shares one symmetric scale (``difference_limits``), so the rows compare by colour.
+    count) of the class groups in order (base, new, novel), drawn as lines, named on the axes
+    and counted in the title. The two similarity panels of a row share one colour scale; every
+    difference panel shares one symmetric scale (``difference_limits``), so the rows compare by
+    colour.
     """
     width, height = heatmap_figure_inches(len(rows), len(names))
     fig, axes = new_figure(width, height, len(rows), 3)
@@ -122,11 +125,12 @@ def heatmap_grid(rows, names, groups, title, path):
                   (S_g - S_h, "learned − hand-crafted", "coolwarm", diff_low, diff_high))
         for ax, (matrix, what, cmap, vmin, vmax) in zip(ax_row, panels):
             image = ax.imshow(matrix, cmap=cmap, vmin=vmin, vmax=vmax, interpolation="nearest")
-            ax.set_title(f"{label}: {what}", fontsize=GROUP_POINTS)
+            ax.set_title(f"{label}: {what}", fontsize=TITLE_POINTS)
             _label_axes(ax, names, groups)
             colorbar = fig.colorbar(image, ax=ax, shrink=0.8)
             colorbar.ax.tick_params(labelsize=LABEL_POINTS)
-    fig.suptitle(title, fontsize=GROUP_POINTS + 1)
+    counts = ", ".join(f"{name} {count}" for name, count in groups)
+    fig.suptitle(f"{title} ({counts})", fontsize=TITLE_POINTS + 1)
     return save(fig, path)
 
 

@@ -176,4 +176,5 @@ def test_class_names_are_thinned_to_stay_readable_and_groups_named(monkeypatch):
     assert 0 < len(shown) <= 60 / plotting.label_step(60) + 1
     assert all(t.get_fontsize() >= 8 for t in ax.get_xticklabels())
     group_labels = [t.get_text() for child in ax.child_axes for t in child.get_xticklabels()]
-    assert group_labels == ["base (20)", "new (20)", "novel (20)"]
+    assert group_labels == ["base", "new", "novel"]
+    assert "(base 20, new 20, novel 20)" in kept["fig"]._suptitle.get_text()
