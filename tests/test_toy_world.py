@@ -197,12 +197,13 @@ def test_bench_help_shows_seeds_and_every_default(capsys):
 @pytest.mark.parametrize("argv, words", [
     (["--seed", "-3"], ["--seed", "'-3'"]),
     (["--images", "2", "1", "1"], ["--out", "not a folder"]),
+    (["--colours", "5", "5"], ["--colours", "5 + 5"]),
 ])
 def test_make_refuses_bad_arguments_in_one_line_and_writes_nothing(tmp_path, capsys, argv,
                                                                    words):
     taken = tmp_path / "taken"
     taken.write_text("")
-    out = taken if "--seed" not in argv else tmp_path / "world"
+    out = taken if "--images" in argv else tmp_path / "world"
     with pytest.raises(SystemExit) as stop:
         toy_main(["make", "--out", str(out), *argv])
     err = capsys.readouterr().err

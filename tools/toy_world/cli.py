@@ -145,7 +145,21 @@ def parse_args(argv=None):
         parser.error(f"KEY VALUE pairs come in twos, got {len(opts)} words: {' '.join(opts)}")
     if args.command in ("make", "pretrain"):
         check_out(parser, args)
+    if args.command == "make":
+        check_world_args(parser, args)
     return args
+
+
+def check_world_args(parser, args):
+    """The world's sizes, checked before the model is written, not after."""
+    if min(args.images) < 1:
+        parser.error(f"--images: every split needs at least 1 image per class, got "
+                     f"{' '.join(map(str, args.images))}")
+    try:
+        make_world(args.seed, n_base_colours=args.colours[0], n_new_colours=args.colours[1],
+                   n_shapes=args.shapes)
+    except ValueError as error:
+        parser.error(f"--colours/--shapes: {error}")
 
 
 def check_out(parser, args):
