@@ -160,6 +160,9 @@ def test_a_finished_run_made_with_other_options_is_refused_not_served(tmp_path, 
     with pytest.raises(ValueError, match=r"OPTIM.MAX_EPOCH: recorded 50, asked 5.*--tag"):
         bench_module.bench(world, ["coop"], [1], out, opts=["OPTIM.MAX_EPOCH", "5"])
     assert ran == [("coop", 1)] and log.read_text() == "the real run's log\n"
+    monkeypatch.chdir(tmp_path)  # the same world, named relatively: the same request
+    bench_module.bench("world", ["coop"], [1], out, opts=["OPTIM.MAX_EPOCH", "50"])
+    assert ran == [("coop", 1)]
     fake_run(out, "CoOp", 2, 10.0, 10.0)  # a finished run nobody recorded
     with pytest.raises(ValueError, match="coop seed 2 made with other options .no record"):
         bench_module.bench(world, ["coop"], [1, 2], out, opts=["OPTIM.MAX_EPOCH", "50"])

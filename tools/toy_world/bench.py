@@ -235,6 +235,7 @@ def bench(world, methods, seeds, out, jobs=2, opts=(), tag="", title=None, progr
     result). Jobs whose runs are finished with these very options are not run again.
     """
     check_world(world)
+    world = Path(world).resolve()  # one request whether the world was named relatively or not
     trainers = {m: trainer_name(m) for m in methods}
     all_opts = [*toy_opts(world), *opts]
     todo, done = [], []
