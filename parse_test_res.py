@@ -245,7 +245,10 @@ def summarize_dir(directory: str, args, out) -> tuple[list[float], list[Run]]:
     )
     kind = "95% CI" if args.ci95 else "std"
     print(f"Summary of {directory} ({count})", file=out)
-    print(f"* {args.keyword}: {mean:.2f}% +- {spread:.2f}% ({kind})", file=out)
+    if len(values) > 1:
+        print(f"* {args.keyword}: {mean:.2f}% +- {spread:.2f}% ({kind})", file=out)
+    else:  # one run is not a spread: no "+- 0.00%"
+        print(f"* {args.keyword}: {mean:.2f}% (one run: no {kind})", file=out)
     return values, runs
 
 
@@ -280,7 +283,8 @@ def run_multi(args, out) -> int:
         mean, spread = mean_spread(values, args.ci95)
         missing = [r.name for r in runs if r.value is None]
         note = f"no result: {', '.join(missing)}" if missing else ""
-        rows.append([name, len(values), f"{mean:.2f}", f"{spread:.2f}", note])
+        shown_spread = f"{spread:.2f}" if len(values) > 1 else ""  # one run has no spread
+        rows.append([name, len(values), f"{mean:.2f}", shown_spread, note])
         print(file=out)
     if not found:
         raise NothingFound(
@@ -601,7 +605,9 @@ def dataset_cells(method: Method, dataset: str, assigned: dict, found: dict, see
     record = {"method": method.label, "dataset": dataset_name(dataset), "config": key or ""}
     for name, stats, side in (("base", b, base), ("new", n, new)):
         record[name] = fmt(stats[0], d) if stats else ""
-        record[f"{name}_{spread_name}"] = fmt(stats[1], d) if stats else ""
+        # one seed is not a spread: an empty cell, never 0.00 (nor a zero-width error bar)
+        spread_known = stats and len(side.values) > 1
+        record[f"{name}_{spread_name}"] = fmt(stats[1], d) if spread_known else ""
         record[f"{name}_seeds"] = " ".join(map(str, sorted(side.values)))
     record["hm"], record["complete"] = fmt(hm, d), str(not flagged)
     record["note"] = "no runs" if key is None else "; ".join(
@@ -718,7 +724,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--methods",
         nargs="+",
-        help="table columns, comma-separated: TRAINER, TRAINER/CFG or LABEL=PATTERN[+PATTERN] "
+        help="table columns, separated by spaces or commas: TRAINER, TRAINER/CFG or "
+        "LABEL=PATTERN[+PATTERN] "
         "(shell-style wildcards); default: one column per trainer found",
     )
     parser.add_argument(
@@ -796,4 +803,6 @@ def check_mode_flags(args) -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from launch.cli import exit_status_into_a_pipe
+
+    sys.exit(exit_status_into_a_pipe(main))

@@ -42,7 +42,9 @@ def build_parser():
     parser.add_argument("--dataset-config-file", type=str, default="",
                         help="path to config file for dataset setup")
     parser.add_argument("--trainer", type=str, default="", help="name of trainer")
-    parser.add_argument("--backbone", type=str, default="", help="name of CNN backbone")
+    parser.add_argument("--backbone", type=str, default="",
+                        help="CLIP backbone, as MODEL.BACKBONE.NAME: an OpenAI name (ViT-B/16, "
+                             "RN50, ...) or a checkpoint file")
     parser.add_argument("--head", type=str, default="", help="name of head")
     parser.add_argument("--eval-only", action="store_true", help="evaluation only")
     parser.add_argument("--model-dir", type=str, default="",

@@ -1,4 +1,4 @@
-"""What an evaluation pass costs, as ratios measured in one run (issue 15, items 1 and 2).
+"""What an evaluation pass and the feature cache cost, as ratios measured in one run.
 
 ``passes``: the parts of an evaluation at N classes on a random-weight CLIP, timed in turns
 (image tower on one test batch, the text pass with the exact context and with upstream's 77
@@ -25,6 +25,7 @@ import tempfile
 import time
 
 from dassl_fallback import ensure_dassl  # noqa: E402
+from launch.cli import HelpFormatter
 
 ensure_dassl()
 
@@ -182,24 +183,32 @@ def cache(args):
     return rows
 
 
-def parse_args(argv):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("mode", choices=["passes", "cache"])
-    parser.add_argument("--classes", type=int, default=1000)
+def build_parser():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0],
+                                     formatter_class=HelpFormatter)
+    parser.add_argument("mode", choices=["passes", "cache"],
+                        help="passes: the parts of a pass, timed; cache: trainer.test() with "
+                             "and without the feature cache")
+    parser.add_argument("--classes", type=int, default=1000, help="passes: classes evaluated")
     parser.add_argument("--batch", type=int, default=100, help="test batch size")
     parser.add_argument("--test-images", type=int, default=50000,
                         help="passes: test-set size (ImageNet's val: 50000)")
-    parser.add_argument("--prec", default="bf16", choices=["fp16", "fp32", "amp", "bf16"])
+    parser.add_argument("--prec", default="bf16", choices=["fp16", "fp32", "amp", "bf16"],
+                        help="precision of the passes (TRAINER.<node>.PREC)")
     parser.add_argument("--arch", default="ViT-B/16", help="random CLIP architecture")
     parser.add_argument("--steps", type=int, default=5, help="timed repetitions")
-    parser.add_argument("--warmup", type=int, default=1)
+    parser.add_argument("--warmup", type=int, default=1, help="untimed repetitions first")
     parser.add_argument("--cpu", action="store_true", help="stay on the CPU")
     parser.add_argument("--root", default="", help="cache: a prepared data root")
     parser.add_argument("--dataset", default="eurosat", help="cache: dataset config stem")
     parser.add_argument("--workers", type=int, default=0, help="cache: loader workers")
     parser.add_argument("--tiny", action="store_true",
                         help="smoke run on the CPU: tiny CLIP, 10 classes, synthetic EuroSAT")
-    args = parser.parse_args(argv)
+    return parser
+
+
+def parse_args(argv):
+    args = build_parser().parse_args(argv)
     if args.tiny:
         args.arch, args.classes, args.batch, args.cpu = "tiny", 10, 16, True
         args.test_images, args.steps, args.warmup = 64, min(args.steps, 2), 1

@@ -41,6 +41,7 @@ from tabulate import tabulate  # noqa: E402
 import launch.registration  # noqa: E402,F401  (registers every trainer and dataset)
 from dassl.config import get_cfg_default  # noqa: E402
 from dassl.engine import TRAINER_REGISTRY  # noqa: E402
+from launch.cli import HelpFormatter  # noqa: E402
 from trainers.backbone import autocast_for  # noqa: E402
 from trainers.config import extend_cfg  # noqa: E402
 from trainers.text_encoder import TextEncoder  # noqa: E402
@@ -423,23 +424,31 @@ def pipeline(args):
     return rows
 
 
-def parse_args(argv):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def build_parser():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0],
+                                     formatter_class=HelpFormatter)
     parser.add_argument("mode", nargs="?", default="steps",
-                        choices=["steps", "pipeline", "textenc"])
-    parser.add_argument("--trainers", nargs="+", default=["CoOp", "CoOp_SAR"])
-    parser.add_argument("--classes", type=int, default=500)
+                        choices=["steps", "pipeline", "textenc"],
+                        help="steps: training-step time per trainer; pipeline: the data "
+                             "loader's images/s; textenc: the text tower's FLOP rate "
+                             "(default: steps)")
+    parser.add_argument("--trainers", nargs="+", default=["CoOp", "CoOp_SAR"],
+                        help="registered trainer names to time")
+    parser.add_argument("--classes", type=int, default=500, help="classes of every row")
     parser.add_argument("--novel", type=int, default=500, help="SAR's NUM_NOVEL")
     parser.add_argument("--batch", type=int, default=0, help="0 = the config's batch size")
-    parser.add_argument("--prec", default="bf16", choices=["fp16", "fp32", "amp", "bf16"])
+    parser.add_argument("--prec", default="bf16", choices=["fp16", "fp32", "amp", "bf16"],
+                        help="TRAINER.<node>.PREC of our rows")
     parser.add_argument("--arch", default="ViT-B/16", help="random CLIP architecture")
-    parser.add_argument("--steps", type=int, default=20)
-    parser.add_argument("--warmup", type=int, default=5)
-    parser.add_argument("--compare", action="store_true")
+    parser.add_argument("--steps", type=int, default=20, help="timed steps per row")
+    parser.add_argument("--warmup", type=int, default=5, help="untimed steps per row first")
+    parser.add_argument("--compare", action="store_true",
+                        help="add each baseline's upstream-equivalent reference row and ratios")
     parser.add_argument("--cpu", action="store_true", help="stay on the CPU")
     parser.add_argument("--compile", default="", help="also time our rows with this "
                         "TRAINER.COMPILE.MODE (default, reduce-overhead, max-autotune)")
-    parser.add_argument("--compile-backend", default="inductor")
+    parser.add_argument("--compile-backend", default="inductor",
+                        help="TRAINER.COMPILE.BACKEND of the --compile rows")
     parser.add_argument("--text-checkpoint", action="store_true",
                         help="also time our rows with TRAINER.TEXT_CHECKPOINT True")
     parser.add_argument("--bank", default="names", choices=["names", "shipped"],
@@ -451,11 +460,17 @@ def parse_args(argv):
                         help="smoke run: tiny CLIP, 10 classes, batch 2, on the CPU")
     parser.add_argument("--root", default="", help="pipeline: data root")
     parser.add_argument("--dataset", default="imagenet", help="pipeline: dataset config stem")
-    parser.add_argument("--workers", nargs="+", type=int, default=[0, 4, 8])
-    parser.add_argument("--shots", type=int, default=16)
-    parser.add_argument("--epochs", type=int, default=2)
-    parser.add_argument("--image-size", type=int, default=224)
-    args = parser.parse_args(argv)
+    parser.add_argument("--workers", nargs="+", type=int, default=[0, 4, 8],
+                        help="pipeline: DATALOADER.NUM_WORKERS values to time")
+    parser.add_argument("--shots", type=int, default=16, help="pipeline: DATASET.NUM_SHOTS")
+    parser.add_argument("--epochs", type=int, default=2, help="pipeline: epochs read per row")
+    parser.add_argument("--image-size", type=int, default=224,
+                        help="pipeline: INPUT.SIZE side in pixels")
+    return parser
+
+
+def parse_args(argv):
+    args = build_parser().parse_args(argv)
     if args.tiny:
         args.arch, args.classes, args.novel, args.batch, args.cpu = "tiny", 10, 6, 2, True
         args.class_counts = [10]

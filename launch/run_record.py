@@ -11,13 +11,17 @@ key wins, as yacs merges them). Not compared: where the data, output, resume and
 are, and opts that cannot change a number (:data:`NEUTRAL_OPTS`). An edited YAML under the same
 name is not seen; name the edit with EXP_TAG.
 
-The experiment scripts ask through ``tools/check_run_options.py``; Python callers (the toy
-bench) use :func:`run_differences` directly.
+The experiment scripts ask through ``tools/check_run_options.py``. The toy bench's jobs (a
+train script and a test script each) also keep a JSON record of the whole bench request
+(:func:`write_record`, :func:`record_difference`), since a request there is more than one
+train.py command line.
 """
 
 import ast
 import glob
+import json
 import os
+import tempfile
 
 ARGUMENTS_HEADER = "** Arguments **"
 # train.py's flags as its parser records them, with the value it prints when a flag is not given.
@@ -126,3 +130,75 @@ def run_differences(run_dir, argv):
     if recorded is None:
         return [f"{log} records no train.py arguments"]
     return differences(recorded, asked_arguments(argv))
+
+
+# ---- the toy bench's job records ------------------------------------------------------------
+
+RECORD_NAME = "run_options.json"
+
+
+def write_record(path, options):
+    """Write ``options`` (a JSON-able dict) to ``path``, replacing any earlier record at once."""
+    folder = os.path.dirname(os.path.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(dir=folder, prefix=".run_options.")
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8") as f:
+            json.dump(options, f, indent=1, sort_keys=True)
+            f.write("\n")
+        os.chmod(temporary, 0o666 & ~_umask())
+        os.replace(temporary, path)
+    except BaseException:
+        os.unlink(temporary)
+        raise
+
+
+def _umask():
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def read_record(path):
+    """The recorded options, or None when there is no record; a broken one is refused."""
+    if not os.path.isfile(path):
+        return None
+    try:
+        with open(path, encoding="utf-8") as f:
+            record = json.load(f)
+    except (OSError, ValueError) as error:
+        raise ValueError(f"{path}: unreadable run record ({error}); delete it and rerun") from None
+    if not isinstance(record, dict):
+        raise ValueError(f"{path}: a run record must be a JSON object")
+    return record
+
+
+def pairs(opts):
+    """KEY VALUE opts as {KEY: VALUE}, the last value of a repeated key winning (as yacs)."""
+    return dict(zip(opts[::2], opts[1::2]))
+
+
+def record_difference(recorded, asked):
+    """None when the record equals the request; else a short text of what differs.
+
+    ``opts`` (a KEY VALUE list) is compared key by key, as the config it makes: the same pairs
+    in another order are the same request. Other entries are compared value by value.
+    """
+    if recorded is None:
+        return "no record of the options it ran with"
+    changes = []
+    for name in sorted(set(recorded) | set(asked)):
+        old, new = recorded.get(name), asked.get(name)
+        if name == "opts" and isinstance(old, list) and isinstance(new, list):
+            old_pairs, new_pairs = pairs(old), pairs(new)
+            changes += [f"{key}: recorded {_show(old_pairs.get(key))}, asked "
+                        f"{_show(new_pairs.get(key))}"
+                        for key in sorted(set(old_pairs) | set(new_pairs))
+                        if old_pairs.get(key) != new_pairs.get(key)]
+        elif old != new:
+            changes.append(f"{name}: recorded {_show(old)}, asked {_show(new)}")
+    return "; ".join(changes) or None
+
+
+def _show(value):
+    return "(unset)" if value is None else str(value)

@@ -115,3 +115,14 @@ def test_runs_as_a_script(good_root, tmp_path):
     proc = subprocess.run([sys.executable, script, "--root", root], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "EuroSAT" in proc.stdout
+
+
+def test_a_root_one_level_too_high_names_the_data_root_below(good_root, tmp_path, capsys):
+    above = tmp_path / "above"
+    above.mkdir()
+    (above / "data").symlink_to(good_root)
+    (above / "notes").mkdir()
+    assert main(["--root", str(above)]) == 1
+    out = capsys.readouterr().out
+    assert f"{above / 'data'} is a data root" in out and f"--root {above / 'data'}" in out
+    assert "not found" not in out  # no table of empty rows

@@ -211,3 +211,13 @@ def test_cli_keeps_key_value_pairs_apart_from_the_flags():
     with pytest.raises(SystemExit):
         build_parser().parse_args(["--world", "w", "--upstream", "u", "--out", "o",
                                    "--arms", "ours,theirs"])
+
+
+def test_help_shows_the_arms_as_typed_and_no_none_defaults():
+    from tools.parity.__main__ import build_parser
+
+    text = " ".join(build_parser().format_help().split())
+    assert "(default: upstream,ours,ours_single_seed)" in text and "['upstream'" not in text
+    assert "(default: None)" not in text
+    args = build_parser().parse_args(["--world", "w", "--upstream", "u", "--out", "o"])
+    assert args.arms == ["upstream", "ours", "ours_single_seed"]

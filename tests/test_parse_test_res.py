@@ -359,3 +359,37 @@ def test_transpose_gives_a_row_per_method(tmp_path):
         "Method", "EuroSAT Base", "EuroSAT New", "EuroSAT HM"]  # one dataset: no Average
     assert table[2].split("|")[1].strip() == "W 0.5" and "90.00" in table[2]
     assert table[3].split("|")[1].strip() == "W 2.0" and f"{hm(94, 54):.2f}" in table[3]
+
+
+# --- one seed, pipes, help --------------------------------------------------------------------
+
+
+def test_one_seed_is_not_a_spread(tmp_path):
+    write_log(tmp_path / "exp" / "seed1", 70.0)
+    code, out = run([tmp_path / "exp"])
+    assert code == 0 and "* accuracy: 70.00% (one run: no std)" in out and "+-" not in out
+    code, out = run([tmp_path, "--multi-exp"])
+    row = next(line for line in out.splitlines() if line.startswith("| exp "))
+    assert [c.strip() for c in row.split("|")[1:-1]][:4] == ["exp", "1", "70.00", ""]
+    write_b2n(tmp_path / "b2n", "CoOp", "eurosat", {1: 90.0}, {1: 50.0})
+    code, out = run([tmp_path / "b2n", "--base2new", "--format", "csv"])
+    record = read_csv(out)[("CoOp", "EuroSAT")]
+    assert record["base_std"] == "" and record["new_std"] == ""  # no zero-width error bar
+
+
+def test_a_reader_that_leaves_early_ends_it_quietly(tmp_path):
+    import subprocess
+    import sys
+
+    for seed in range(3000):  # more output than a pipe holds, so the write meets the closed end
+        write_log(tmp_path / "exp" / f"seed{seed}", 50.0, kind="test")
+    script = os.path.join(os.path.dirname(ptr.__file__), "parse_test_res.py")
+    done = subprocess.run(f"{sys.executable} {script} {tmp_path / 'exp'} --test-log | head -1",
+                          shell=True, capture_output=True, text=True,
+                          env=dict(os.environ, PYTHONPATH=""))
+    assert done.stdout.startswith("Parsing") and done.stderr == ""
+
+
+def test_help_says_methods_take_spaces_or_commas():
+    text = " ".join(ptr.build_parser().format_help().split())
+    assert "separated by spaces or commas" in text

@@ -80,3 +80,19 @@ def test_a_folder_without_progress_lines_is_one_line(tmp_path, capsys):
     assert plot_curves.main([str(tmp_path / "nothing"), "-o", str(tmp_path / "c.png")]) == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert "no training progress lines" in err[0] and "no log.txt" in err[1]
+
+
+def test_without_o_the_png_goes_beside_the_log_not_into_the_current_folder(tmp_path,
+                                                                            monkeypatch):
+    run_dir, cwd = tmp_path / "run", tmp_path / "cwd"
+    run_dir.mkdir()
+    cwd.mkdir()
+    (run_dir / "log.txt").write_text(
+        "epoch [1/1] batch [1/2] time 0.1 (0.1) data 0.0 (0.0) loss 1.5 (1.5) acc 50.0 (50.0) "
+        "lr 2.0e-03 eta 0:00:01\n"
+        "epoch [1/1] batch [2/2] time 0.1 (0.1) data 0.0 (0.0) loss 1.0 (1.2) acc 60.0 (55.0) "
+        "lr 2.0e-03 eta 0:00:00\n")
+    monkeypatch.chdir(cwd)
+    assert plot_curves.main([str(run_dir)]) == 0
+    assert (run_dir / "curves.png").is_file() and list(cwd.iterdir()) == []
+    assert "RUN_DIR/curves.png" in plot_curves.build_parser().format_help()

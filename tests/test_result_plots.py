@@ -47,8 +47,8 @@ def test_base2new_plot_from_tiny_runs(b2n, tmp_path):
     code, out = parse([b2n, "--base2new", "--plot", png])
     assert code == 0 and f"Plot: {png}" in out
     assert "| EuroSAT" in out and "CoOp_SAR Base" in out  # the table is still printed
-    # categories EuroSAT and Average, two methods, panels Base, New and HM
-    assert png_size(png) == expected_px(*plotting.result_figure_inches(2, 2, 3))
+    # one category (the Average of one dataset repeats it), two methods, panels Base, New, HM
+    assert png_size(png) == expected_px(*plotting.result_figure_inches(1, 2, 3))
 
 
 def test_records_reach_the_plot_with_their_seed_spread(b2n, tmp_path, monkeypatch):
@@ -92,7 +92,8 @@ def test_cross_dataset_bars_and_few_shot_lines(tmp_path):
     png = tmp_path / "fewshot.png"
     code, _ = parse([tmp_path / "fs", "--multi-exp", "--test-log", "--plot", png,
                      "--datasets", *names])
-    assert code == 0 and png_size(png) == expected_px(7.0, plotting.PANEL + 1)
+    width = 7.0 + plotting.LEGEND_ROOM
+    assert code == 0 and png_size(png) == expected_px(width, plotting.PANEL + 1)
 
 
 def test_plot_needs_a_table_and_matplotlib(b2n, tmp_path, monkeypatch, capsys):
@@ -104,3 +105,69 @@ def test_plot_needs_a_table_and_matplotlib(b2n, tmp_path, monkeypatch, capsys):
     err = capsys.readouterr().err.strip()
     assert code == 1 and err == "error: --plot: plotting needs matplotlib: pip install matplotlib"
     assert not (tmp_path / "x.png").exists()
+
+
+def drawn_figure(monkeypatch, draw):
+    """The matplotlib figure a plotting function would save (kept open for inspection)."""
+    kept = {}
+
+    def keep(fig, path):
+        kept["fig"] = fig
+        return (1, 1)
+
+    monkeypatch.setattr(plotting, "save", keep)
+    draw()
+    return kept["fig"]
+
+
+def b2n_records(datasets, spread="0.8"):
+    records = []
+    for method, (base, new) in {"CoOp": (97.5, 76.1), "CoOp_SAR": (96.8, 90.2)}.items():
+        for dataset in datasets:
+            records.append({"method": method, "dataset": dataset, "base": str(base),
+                            "base_std": spread, "new": str(new), "new_std": spread,
+                            "hm": f"{hm(base, new):.2f}"})
+    return records
+
+
+def hm(base, new):
+    return 2 * base * new / (base + new)
+
+
+def test_results_legend_outside_zoomed_axis_and_value_labels(monkeypatch):
+    fig = drawn_figure(monkeypatch, lambda: plotting.plot_base2new(
+        b2n_records(["EuroSAT", "DTD", "Average"]), "x.png"))
+    base_ax = fig.axes[0]
+    fig.canvas.draw()
+    legend = base_ax.get_legend().get_window_extent()
+    assert legend.x0 >= base_ax.get_window_extent().x1  # beside the bars, never on them
+    bottom, top = base_ax.get_ylim()
+    assert 90 < bottom < 96.8 and 97.5 < top <= 100  # a few points apart stay visible
+    assert "axis zoomed" in base_ax.get_ylabel()
+    labels = {t.get_text() for t in base_ax.texts}
+    assert {"97.5", "96.8"} <= labels
+
+
+def test_one_dataset_has_no_average_and_one_seed_no_error_bars(monkeypatch):
+    fig = drawn_figure(monkeypatch, lambda: plotting.plot_base2new(
+        b2n_records(["EuroSAT", "Average"], spread=""), "x.png"))
+    ticks = [t.get_text() for t in fig.axes[0].get_xticklabels()]
+    assert ticks == ["EuroSAT"]
+    assert not any(c.errorbar for ax in fig.axes for c in ax.containers
+                   if getattr(c, "errorbar", None))  # no zero-width error bars
+    assert "no error bars" in fig._suptitle.get_text()
+
+
+def test_zoom_starts_at_zero_when_the_data_spread_widely():
+    assert plotting.zoom_limits([10.0, 90.0], [12.0, 92.0])[::2] == (0.0, False)
+    bottom, top, zoomed = plotting.zoom_limits([95.0, 97.0], [96.0, 98.0])
+    assert zoomed and 90 < bottom < 95 and 98 < top <= 100
+
+
+def test_experiment_bars_of_one_run_draw_no_error_bar(monkeypatch):
+    import math
+
+    fig = drawn_figure(monkeypatch, lambda: plotting.plot_experiments(
+        [("dtd", 50.0, math.nan), ("eurosat", 60.0, math.nan)], "x.png"))
+    assert not any(getattr(c, "errorbar", None) for c in fig.axes[0].containers)
+    assert "no error bars" in fig._suptitle.get_text()

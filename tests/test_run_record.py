@@ -6,13 +6,18 @@ The records are written by train.py's own print_args, so the format under test i
 import contextlib
 import io
 
+import pytest
+
 import train
 from launch.run_record import (
     asked_arguments,
     differences,
     newest_log,
+    read_record,
+    record_difference,
     recorded_arguments,
     run_differences,
+    write_record,
 )
 
 ARGV = ["--root", "/data", "--seed", "1", "--trainer", "CoOp",
@@ -78,3 +83,29 @@ def test_list_flags_and_inline_values_read_as_argparse_reads_them():
     recorded = {"transforms": "['random_flip']", "seed": "3", "opts": "['A.B', '1']"}
     assert differences(recorded, asked) == [
         "--transforms: there ['random_flip'], asked ['random_flip', 'normalize']"]
+
+
+def test_a_record_round_trips_and_equal_requests_match(tmp_path):
+    asked = {"seed": 1, "opts": ["OPTIM.MAX_EPOCH", "50", "OPTIM.LR", "0.002"]}
+    path = tmp_path / "run" / "run_options.json"
+    write_record(path, asked)
+    assert read_record(path) == asked
+    assert record_difference(read_record(path), asked) is None
+    reordered = {"seed": 1, "opts": ["OPTIM.LR", "0.002", "OPTIM.MAX_EPOCH", "50"]}
+    assert record_difference(asked, reordered) is None  # the same config
+
+
+def test_a_changed_option_or_a_missing_record_is_named():
+    recorded = {"seed": 1, "opts": ["OPTIM.MAX_EPOCH", "50"]}
+    assert record_difference(recorded, {"seed": 1, "opts": ["OPTIM.MAX_EPOCH", "5"]}) == \
+        "OPTIM.MAX_EPOCH: recorded 50, asked 5"
+    assert "seed: recorded 1, asked 2" in record_difference(recorded, {**recorded, "seed": 2})
+    assert record_difference(None, recorded) == "no record of the options it ran with"
+
+
+def test_a_broken_record_is_refused_in_one_line(tmp_path):
+    path = tmp_path / "run_options.json"
+    path.write_text("{not json")
+    with pytest.raises(ValueError, match="unreadable run record"):
+        read_record(path)
+    assert read_record(tmp_path / "none.json") is None

@@ -215,3 +215,22 @@ def test_auto_temperature_is_one_over_the_backbones_logit_scale():
     assert resolve_temperature(0.05, 19.35) == 0.05
     sar = make_regularizer(0, TEMPERATURE=None)
     assert sar.temperature == pytest.approx(0.01)
+
+
+def test_rounding_never_shows_a_negative_kl_and_leaves_the_gradient_alone():
+    """Two equal rows give a KL of about -1e-8 in float32 (seed 1 below, on the old code),
+    which the log printed as ``loss_sar -0.0000``: the value is clamped, the gradient is not."""
+    H = unit_rows(8, 16, seed=1)
+    G = torch.nn.functional.normalize(H * 3.0 + 1e-7, dim=-1).requires_grad_(True)
+    loss = sar_loss(G, H, n_base=4, temperature=0.05)
+    assert loss.item() >= 0.0 and f"{loss.item():.4f}" == "0.0000"
+    loss.backward()
+    clamped_grad, G.grad = G.grad.clone(), None
+    S_h, S_g = H @ H.t(), G @ G.t()  # the same rows, written out without the clamp
+    eye = torch.eye(8, dtype=torch.bool)
+    log_h = torch.log_softmax((S_h / 0.05).masked_fill(eye, -math.inf), -1).masked_fill(eye, 0)
+    log_g = torch.log_softmax((S_g / 0.05).masked_fill(eye, -math.inf), -1).masked_fill(eye, 0)
+    raw = (log_h.exp() * (log_h - log_g)).masked_fill(eye, 0).sum(-1).mean()
+    assert raw.item() < 0  # the rounding this guards against
+    raw.backward()
+    assert torch.equal(G.grad, clamped_grad)

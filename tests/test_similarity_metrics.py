@@ -69,3 +69,12 @@ def test_two_classes_have_no_ranking_and_shapes_must_agree():
         neighbour_spearman(H, H)
     with pytest.raises(ValueError, match=r"\(n, D\)"):
         mean_abs_change(unit_rows(3, 4, seed=0), H)
+
+
+def test_row_kl_of_equal_rows_is_not_shown_below_zero():
+    from trainers.similarity_metrics import row_kl
+
+    x = torch.randn(8, 16, generator=torch.Generator().manual_seed(1))
+    H = x / x.norm(dim=-1, keepdim=True)
+    G = torch.nn.functional.normalize(H * 3.0 + 1e-7, dim=-1)
+    assert row_kl(G, H, 0.05) >= 0.0

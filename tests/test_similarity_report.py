@@ -150,3 +150,31 @@ def test_other_text_paths(runs, trainer, config, monkeypatch):
     assert result["S_g"].shape == result["S_h"].shape == (result["n_classes"],) * 2
     # only CoCoOp's prompts take the image: its features come from 3 test images
     assert [tuple(f.shape[:1]) for f in conditioned] == ([(3,)] if trainer == "CoCoOp" else [])
+
+
+def test_difference_panels_share_one_symmetric_scale_with_a_floor():
+    import numpy as np
+
+    bent, kept = np.full((3, 3), 0.4), np.full((3, 3), 1e-4)
+    low, high = plotting.difference_limits([bent, kept])
+    assert (low, high) == (-0.4, 0.4)  # both runs on CoOp's scale, so SAR's reads as pale
+    assert plotting.difference_limits([kept]) == (-plotting.DIFF_FLOOR, plotting.DIFF_FLOOR)
+
+
+def test_class_names_are_thinned_to_stay_readable_and_groups_named(monkeypatch):
+    import numpy as np
+
+    assert plotting.label_step(10) == 1 and plotting.label_step(60) >= 3
+    kept = {}
+    monkeypatch.setattr(plotting, "save", lambda fig, path: kept.setdefault("fig", fig) and (1, 1))
+    S = np.eye(60)
+    names = [f"class {i}" for i in range(60)]
+    plotting.heatmap_grid([("CoOp", S, S)], names, [("base", 20), ("new", 20), ("novel", 20)],
+                          "t", "x.png")
+    ax = kept["fig"].axes[0]
+    shown = [t.get_text() for t in ax.get_xticklabels()]
+    assert 0 < len(shown) <= 60 / plotting.label_step(60) + 1
+    assert all(t.get_fontsize() >= 8 for t in ax.get_xticklabels())
+    group_labels = [t.get_text() for child in ax.child_axes for t in child.get_xticklabels()]
+    assert group_labels == ["base", "new", "novel"]
+    assert "(base 20, new 20, novel 20)" in kept["fig"]._suptitle.get_text()

@@ -90,20 +90,129 @@ def test_collapse_is_a_seed_far_below_the_median():
     assert "91.0 / 70.0" in table
 
 
-def test_bench_runs_the_scripts_and_reads_their_logs(toy, tmp_path):
+def test_one_seed_shows_no_spread_and_no_collapse_verdict():
+    from tools.toy_world.bench import report
+
+    table = report({"CoOp": {1: (90.0, 80.0)}}, [1], "w")
+    assert "| CoOp | 90.0 | 80.0 | 84.7 | n/a (one seed) |" in table and "±" not in table
+
+
+def test_bench_runs_the_scripts_and_reads_their_logs(toy, tmp_path, capsys):
     from tools.toy_world.bench import bench
 
     world = tmp_path / "world"
     world.mkdir()
     (world / "toy_clip.pt").symlink_to(toy.clip)
     (world / "data").symlink_to(toy.root)
-    table, failures = bench(world, ["zeroshotclip"], [1], tmp_path / "out", jobs=1)
+    out = tmp_path / "out"
+    (out / "jobs").mkdir(parents=True)
+    log = out / "jobs" / "zeroshotclip_seed1.log"
+    log.write_text("an earlier attempt\n")
+    table, failures = bench(world, ["zeroshotclip"], [1, 2], out, jobs=1)
     assert failures == []
     row = next(line for line in table.splitlines() if line.startswith("| ZeroshotCLIP |"))
-    base = float(row.split("|")[2].split("±")[0])
-    assert base > 70, table
+    base = float(row.split("|")[2])
+    assert base > 70 and "±" not in row, table  # one run: no spread
+    assert "n/a (one seed)" in row
+    assert not (out / "jobs" / "zeroshotclip_seed2.log").exists()  # run once, not per seed
+    first = log.read_text()
+    assert first.startswith("an earlier attempt\n") and "* accuracy" in first  # appended
+    err = capsys.readouterr().err
+    assert "[1/1] zeroshotclip seed 1 done" in err and str(log) in err
+    again, _ = bench(world, ["zeroshotclip"], [1, 2], out, jobs=1)
+    assert again == table and log.read_text() == first  # not rerun, log untouched
+    assert "already done with these options" in capsys.readouterr().err
     with pytest.raises(ValueError, match="unknown method"):
         bench(world, ["nope"], [1], tmp_path / "out2")
+    assert not (tmp_path / "out2").exists()
+
+
+def fake_world(tmp_path):
+    world = tmp_path / "world"
+    (world / "data").mkdir(parents=True)
+    (world / "toy_clip.pt").write_bytes(b"")
+    return world
+
+
+def fake_run(out, trainer, seed, base, new):
+    for side, value in (("train_base", base), ("test_new", new)):
+        run = out / "base2new" / side / "caltech101" / "shots_16" / trainer / "cfg" / f"seed{seed}"
+        run.mkdir(parents=True, exist_ok=True)
+        (run / "log.txt").write_text(f"Finish training\n* accuracy: {value}%\n")
+
+
+def test_a_finished_run_made_with_other_options_is_refused_not_served(tmp_path, monkeypatch):
+    from tools.toy_world import bench as bench_module
+
+    world, out = fake_world(tmp_path), tmp_path / "out"
+    ran = []
+
+    def run_job(method, seed, world_, out_, opts, tag, data=None):
+        ran.append((method, seed))
+        fake_run(out, bench_module.trainer_name(method), seed, 80.0, 70.0)
+        return 0
+
+    monkeypatch.setattr(bench_module, "run_job", run_job)
+    bench_module.bench(world, ["coop"], [1], out, opts=["OPTIM.MAX_EPOCH", "50"])
+    assert ran == [("coop", 1)]
+    log = out / "jobs" / "coop_seed1.log"
+    log.write_text("the real run's log\n")
+    with pytest.raises(ValueError, match=r"OPTIM.MAX_EPOCH: recorded 50, asked 5.*--tag"):
+        bench_module.bench(world, ["coop"], [1], out, opts=["OPTIM.MAX_EPOCH", "5"])
+    assert ran == [("coop", 1)] and log.read_text() == "the real run's log\n"
+    monkeypatch.chdir(tmp_path)  # the same world, named relatively: the same request
+    bench_module.bench("world", ["coop"], [1], out, opts=["OPTIM.MAX_EPOCH", "50"])
+    assert ran == [("coop", 1)]
+    fake_run(out, "CoOp", 2, 10.0, 10.0)  # a finished run nobody recorded
+    with pytest.raises(ValueError, match="coop seed 2 made with other options .no record"):
+        bench_module.bench(world, ["coop"], [1, 2], out, opts=["OPTIM.MAX_EPOCH", "50"])
+    table, _ = bench_module.bench(world, ["coop"], [1, 2], out, tag="t",
+                                  opts=["OPTIM.MAX_EPOCH", "5"])  # its own folders: runs
+    assert ran[-2:] == [("coop", 1), ("coop", 2)]
+
+
+def test_bench_refuses_a_missing_world_in_one_line_before_writing(tmp_path, capsys):
+    out = tmp_path / "out"
+    assert toy_main(["bench", "--world", str(tmp_path / "nope"), "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "--world" in err and "nope" in err
+    assert not out.exists()
+
+
+def test_bench_takes_the_pairs_after_seeds_with_or_without_a_double_dash():
+    from tools.toy_world.cli import parse_args
+
+    for argv in (["--seeds", "1", "2", "OPTIM.MAX_EPOCH", "50"],
+                 ["--seeds", "1", "2", "--", "OPTIM.MAX_EPOCH", "50"]):
+        args = parse_args(["bench", "--world", "w", "--out", "o", *argv])
+        assert args.seeds == [1, 2] and args.opts == ["OPTIM.MAX_EPOCH", "50"]
+
+
+def test_bench_help_shows_seeds_and_every_default(capsys):
+    with pytest.raises(SystemExit):
+        toy_main(["bench", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "--seeds" in text and "(default: 1 2 3 4 5)" in text
+    assert "(default: zeroshotclip coop coop_sar)" in text and "(default: 2)" in text
+    assert "(default: None)" not in text
+
+
+@pytest.mark.parametrize("argv, words", [
+    (["--seed", "-3"], ["--seed", "'-3'"]),
+    (["--images", "2", "1", "1"], ["--out", "not a folder"]),
+    (["--colours", "5", "5"], ["--colours", "5 + 5"]),
+])
+def test_make_refuses_bad_arguments_in_one_line_and_writes_nothing(tmp_path, capsys, argv,
+                                                                   words):
+    taken = tmp_path / "taken"
+    taken.write_text("")
+    out = taken if "--images" in argv else tmp_path / "world"
+    with pytest.raises(SystemExit) as stop:
+        toy_main(["make", "--out", str(out), *argv])
+    err = capsys.readouterr().err
+    assert stop.value.code == 2 and err.count("\n") == 1, err
+    assert all(w in err for w in words), err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["taken"]
 
 
 def test_results_without_a_tag_are_the_untagged_runs(tmp_path):

@@ -72,7 +72,32 @@ def check_dataset(root, name, num_shots=-1, seed=-1, verbose=False):
     return [name, cls.folder, len(ds.all_classnames), *counts, status], None, ds.notes
 
 
-def main(argv=None):
+def data_roots_below(root):
+    """{subfolder: dataset folders in it} for the subfolders of ``root`` that are data roots
+    themselves: a --root one level too high is the likeliest slip."""
+    folders = sorted({DATASET_REGISTRY.get(n).folder for n in DATASET_NAMES})
+    below = {}
+    for entry in sorted(os.listdir(root)):
+        sub = os.path.join(root, entry)
+        if os.path.isdir(sub) and not entry.startswith("."):
+            found = [f for f in folders if os.path.isdir(os.path.join(sub, f))]
+            if found:
+                below[sub] = found
+    return below
+
+
+def say_data_roots_below(root, found):
+    """One line per subfolder that is a data root holding more datasets than ``root`` does."""
+    lines = [f"{sub} is a data root ({len(names)} dataset folder{'s' * (len(names) > 1)}: "
+             f"{', '.join(names)}): "
+             f"did you mean --root {sub}?"
+             for sub, names in data_roots_below(root).items() if len(names) > found]
+    for line in lines:
+        print(line)
+    return bool(lines)
+
+
+def build_parser():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--root", required=True, help="the data root (DATASET.ROOT)")
     parser.add_argument("--datasets", nargs="+", default=None, help="names or config stems")
@@ -80,7 +105,11 @@ def main(argv=None):
                         help="also build the few-shot selection (default: full splits)")
     parser.add_argument("--seed", type=int, default=1, help="seed of the few-shot selection")
     parser.add_argument("--verbose", action="store_true", help="show the loaders' output")
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv=None):
+    args = build_parser().parse_args(argv)
 
     root = os.path.abspath(os.path.expanduser(args.root))
     if not os.path.isdir(root):
@@ -103,12 +132,16 @@ def main(argv=None):
         notes.extend(f"NOTE {name}: {note} (results on it do not compare with published ones; "
                      "see DATASETS.md)" for note in ds_notes)
 
+    if not found and not explicit and say_data_roots_below(root, 0):
+        return 1  # the root is one level too high: no table of "not found" rows
     print(tabulate(rows, headers=HEADERS))
     for line in errors + notes:
         print(line)
     if not found:
         print(f"No dataset folder found under {root} (see DATASETS.md)")
         return 1
+    if not explicit and found < len(names):
+        say_data_roots_below(root, found)
     ok = found - len(errors)
     print(f"{ok} of {found} datasets found under {root} load cleanly")
     if notes:

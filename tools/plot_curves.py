@@ -1,6 +1,6 @@
 """Training curves of a run folder as a PNG, for people without TensorBoard.
 
-    python tools/plot_curves.py RUN_DIR [-o curves.png]
+    python tools/plot_curves.py RUN_DIR [-o PNG]      # default: RUN_DIR/curves.png
 
 Reads the progress lines Dassl prints into the run's newest log (``epoch [e/E] batch [b/B] ...
 loss 1.23 (1.40) loss_ce ... acc 50.0 (45.0) lr 2.0e-03 eta ...``): every logged term (loss,
@@ -51,11 +51,17 @@ def read_curves(log_path):
     return curves
 
 
-def main(argv=None):
+def build_parser():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("run_dir", metavar="RUN_DIR", help="a training output folder")
-    parser.add_argument("-o", "--output", default="curves.png", help="the PNG to write")
-    args = parser.parse_args(argv)
+    parser.add_argument("-o", "--output", default=None,
+                        help="the PNG to write (default: RUN_DIR/curves.png, beside the log)")
+    return parser
+
+
+def main(argv=None):
+    args = build_parser().parse_args(argv)
+    args.output = args.output or os.path.join(args.run_dir, "curves.png")
     log = newest_log(args.run_dir)
     if log is None:
         print(f"error: no log.txt in {args.run_dir}", file=sys.stderr)

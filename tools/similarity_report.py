@@ -203,20 +203,20 @@ def analyse_run(run_dir, args):
     keep = subsample(len(names), args.max_classes, args.seed)
     S_g = similarities(G).reshape(-1, len(names), len(names)).mean(0)[keep][:, keep]
     S_h = similarities(H)[keep][:, keep]
-    boundaries = [sum(1 for i in keep if i < edge) for edge in _edges(sizes)]
     return {"dir": run_dir, "trainer": cfg.TRAINER.NAME, "seed": cfg.SEED, "rows": rows,
-            "names": [names[i] for i in keep], "boundaries": boundaries,
+            "names": [names[i] for i in keep], "groups": kept_groups(sizes, keep),
             "S_h": S_h.cpu().numpy(), "S_g": S_g.cpu().numpy(), "n_classes": len(names)}
 
 
-def _edges(sizes):
-    """Indices where the 2nd and later groups start (group lines on the heatmap)."""
-    edges, total = [], 0
-    for size in sizes[:-1]:
-        total += size
-        if 0 < total < sum(sizes):
-            edges.append(total)
-    return sorted(set(edges))
+def kept_groups(sizes, keep):
+    """(group name, classes shown) of the non-empty groups, after the subsample ``keep``."""
+    groups, start = [], 0
+    for group, size in zip(GROUPS, sizes):
+        shown = sum(1 for i in keep if start <= i < start + size)
+        if shown:
+            groups.append((group, shown))
+        start += size
+    return groups
 
 
 def subsample(n, limit, seed):
@@ -284,15 +284,16 @@ def draw_heatmaps(runs, path, seed):
     shown = len(first["names"])
     scope = (f"all {shown} classes" if shown == first["n_classes"] else
              f"{shown} of {first['n_classes']} classes, a random subsample (seed {seed})")
-    title = f"Cosine similarities of class text features: {scope}; lines split base | new | novel"
-    return plotting.heatmap_grid(rows, first["names"], first["boundaries"], title, path)
+    title = f"Cosine similarities of class text features: {scope}"
+    return plotting.heatmap_grid(rows, first["names"], first["groups"], title, path)
 
 
 def build_parser():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("run_dirs", nargs="+", metavar="RUN_DIR", help="training output folders")
     parser.add_argument("-o", "--output", default="similarity.png",
-                        help="heatmap PNG; the tables go beside it as .md and .csv")
+                        help="heatmap PNG; the tables go beside it as .md and .csv "
+                             "(default: similarity.png in the current folder)")
     parser.add_argument("--root", help="data root, if not the one the run used")
     parser.add_argument("--backbone", help="CLIP checkpoint, if not the one the run used")
     parser.add_argument("--novel-source", help="novel bank for every run (default: each run's)")

@@ -59,7 +59,14 @@ def sar_loss(G, H, n_base, temperature=0.01, divergence="kl", rows="all"):
             per_row = (log_p_h.exp() * (log_p_h - log_p_g)).masked_fill(diagonal, 0).sum(-1)
         else:
             per_row = (S_g - S_h).pow(2).masked_fill(diagonal, 0).sum(-1) / (n - 1)
-        return per_row[..., selected].mean()
+        return _never_below_zero(per_row[..., selected].mean())
+
+
+def _never_below_zero(loss):
+    """A divergence is >= 0, but rounding makes a KL of two equal rows about -1e-8, which the
+    log prints as ``loss_sar -0.0000`` and the report as a negative KL. The value is clamped
+    at 0; the gradient is left exactly as computed, so training does not change."""
+    return loss + (loss.clamp_min(0) - loss).detach()
 
 
 def _log_softmax_off_diagonal(S, diagonal, temperature):

@@ -13,7 +13,8 @@
 #   DATASETS ("eurosat dtd"), SEEDS ("1 2"), EPOCHS (10), SHOTS (4), BATCH (4),
 #   EXTRA_OPTS (more train.py KEY VALUE pairs, e.g. "TRAINER.SAR.WEIGHT 5.0"),
 #   WORK (scratch folder; default: a fresh temporary one, so no stale run is ever reused),
-#   FIGURES (where the figures go; default: docs/figures), PYTHON (python3).
+#   FIGURES (where the figures go; default: output/figures, so the tracked docs/figures/*
+#   change only when asked: FIGURES=docs/figures), PYTHON (python3).
 set -euo pipefail
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
@@ -25,7 +26,7 @@ DATA=${2:-${DATA:-}}
 read -r -a datasets <<< "${DATASETS:-eurosat dtd}"
 read -r -a seeds <<< "${SEEDS:-1 2}"
 WORK=${WORK:-$(mktemp -d "${TMPDIR:-/tmp}/sar_figures.XXXXXX")}
-FIGURES=${FIGURES:-$REPO/docs/figures}
+FIGURES=${FIGURES:-$REPO/output/figures}
 mkdir -p "$WORK" "$FIGURES"
 LOG=$WORK/make_figures.log
 echo "make_figures: scratch folder $WORK, every command's output in $LOG" >&2

@@ -2,15 +2,15 @@
 
 import argparse
 import os
-import re
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 
+from launch.cli import ArgumentParser, split_opts  # noqa: E402
 from tools.parity.audit import ARMS, FORKS, audit  # noqa: E402
 from tools.toy_world.bench import emit  # noqa: E402
 
-CONFIG_KEY = re.compile(r"[A-Z][A-Z0-9_]*(\.[A-Z0-9_]+)+")
+__all__ = ["build_parser", "main", "split_opts"]
 
 
 def arm_list(text):
@@ -23,38 +23,33 @@ def arm_list(text):
 
 
 def build_parser():
-    parser = argparse.ArgumentParser(
-        prog="python -m tools.parity", formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    parser = ArgumentParser(
+        prog="python -m tools.parity",
         description="Train each baseline with its upstream repository and with ours (and ours "
                     "seeded once, as upstream is) on a toy world; print base/new/HM per arm.")
     parser.add_argument("--world", required=True, help="a folder written by tools.toy_world make")
     parser.add_argument("--upstream", required=True,
                         help="folder holding the fetched forks: CoOp, KgCoOp, "
                              "multimodal-prompt-learning, PromptSRC, Dassl.pytorch")
-    parser.add_argument("--methods", nargs="+", default=list(FORKS), choices=list(FORKS))
-    parser.add_argument("--seeds", nargs="+", type=int, default=[1, 2, 3, 4, 5])
+    parser.add_argument("--methods", nargs="+", default=list(FORKS), choices=list(FORKS),
+                        help="baselines to audit")
+    parser.add_argument("--seeds", nargs="+", type=int, default=[1, 2, 3, 4, 5],
+                        help="seeds of every arm")
     parser.add_argument("--out", required=True, help="output root of all three arms")
     parser.add_argument("--jobs", type=int, default=2, help="runs at a time, one thread each")
     parser.add_argument("--prec", default="fp32", help="TRAINER.<node>.PREC of both codebases")
     parser.add_argument("--report", default=None, help="append the markdown to this file")
     parser.add_argument("--gpu", action="store_true",
                         help="run on CUDA (USE_CUDA True; the runner's CPU shims then stay off)")
-    parser.add_argument("--arms", type=arm_list, default=list(ARMS),
+    parser.add_argument("--arms", type=arm_list, default=",".join(ARMS),
                         help="comma-separated arms to (re)train, of " + ",".join(ARMS) +
                              "; the report reads all three")
     parser.add_argument("--report-only", action="store_true",
                         help="train nothing: report the runs already under --out")
     parser.epilog = ("KEY VALUE pairs for every run (e.g. OPTIM.MAX_EPOCH 50) go last; they start "
-                     "at the first upper-case dotted key, so they may follow --methods or --seeds.")
+                     "at the first upper-case dotted key or after '--', so they may follow "
+                     "--methods or --seeds.")
     return parser
-
-
-def split_opts(argv):
-    """(flags, KEY VALUE pairs): the pairs start at the first config key (``OPTIM.LR``)."""
-    for index, word in enumerate(argv):
-        if CONFIG_KEY.fullmatch(word):
-            return argv[:index], argv[index:]
-    return argv, []
 
 
 def main(argv=None):

@@ -10,6 +10,8 @@ import os
 import statistics
 import subprocess
 import sys
+import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -17,7 +19,9 @@ from .layout import DATA_FOLDER, MODEL_FILE, bank_path
 
 REPO = Path(__file__).resolve().parents[2]
 if str(REPO) not in sys.path:
-    sys.path.insert(0, str(REPO))  # parse_test_res.py stands at the top, beside train.py
+    sys.path.insert(0, str(REPO))  # launch/ and parse_test_res.py stand at the top
+from launch.run_record import RECORD_NAME, read_record, record_difference, write_record  # noqa: E402
+
 DATASET = "caltech101"
 SHOTS = 16
 COLLAPSE_POINTS = 15.0  # a seed more than this far below the method's median has collapsed
@@ -50,10 +54,15 @@ def toy_opts(world):
             "TRAINER.SAR.NOVEL_SOURCE", bank_path(world / DATA_FOLDER)]
 
 
+def job_name(method, seed, tag=""):
+    return f"{method}{'_' + tag if tag else ''}_seed{seed}"
+
+
 def run_job(method, seed, world, out, opts, tag, data=None):
     """Train on base then test on new for one seed; returns the scripts' exit status.
 
     ``data`` replaces the world's data root (the parity audit gives ours a root of its own).
+    The job's log is appended to, so an earlier attempt's output stays readable above.
     """
     env = dict(os.environ, DATA=str(data or Path(world) / DATA_FOLDER), OUTPUT=str(out),
                PYTHON=sys.executable, OMP_NUM_THREADS=os.environ.get("OMP_NUM_THREADS", "1"))
@@ -61,7 +70,9 @@ def run_job(method, seed, world, out, opts, tag, data=None):
         env["EXP_TAG"] = tag
     log_dir = Path(out) / "jobs"
     log_dir.mkdir(parents=True, exist_ok=True)
-    with open(log_dir / f"{method}{'_' + tag if tag else ''}_seed{seed}.log", "w") as log:
+    with open(log_dir / f"{job_name(method, seed, tag)}.log", "a") as log:
+        log.write(f"==== {time.strftime('%Y-%m-%d %H:%M:%S')} {method} seed {seed}\n")
+        log.flush()
         for step in ("base2new_train", "base2new_test"):
             script = REPO / "scripts" / method / f"{step}.sh"
             done = subprocess.run(["bash", str(script), DATASET, str(seed), *opts], env=env,
@@ -118,17 +129,32 @@ def collapsed_seeds(per_seed):
 
 
 def mean_std(values):
-    """"mean ± std" (the parser's population std) of the values that exist, or "-"."""
+    """"mean ± std" (the parser's population std) of the values that exist, or "-"; a single
+    value has no spread, so it shows alone."""
     from parse_test_res import mean_spread
 
     values = [v for v in values if v is not None]
     if not values:
         return "-"
+    if len(values) == 1:
+        return f"{values[0]:.1f}"
     return "{:.1f} ± {:.1f}".format(*mean_spread(values, ci95=False))
 
 
+def collapse_cell(per_seed):
+    """The collapse verdict, which needs seeds to compare: none with fewer than two."""
+    complete = [v for v in per_seed.values() if None not in v]
+    if len(complete) < 2:
+        return "n/a (one seed)"
+    return ", ".join(map(str, collapsed_seeds(per_seed))) or "none"
+
+
 def report(rows, seeds, title):
-    """Markdown: the mean table, then every seed (HM per seed, as the parser computes it)."""
+    """Markdown: the mean table, then every seed (HM per seed, as the parser computes it).
+
+    A method run on fewer seeds than the others (ZeroshotCLIP, which no seed changes, runs
+    once) shows '=' in the seeds it did not run, and a note says which run stands for them.
+    """
     from parse_test_res import harmonic_mean
 
     lines = [f"### {title}", "", "| method | base | new | HM | collapsed seeds |",
@@ -137,33 +163,145 @@ def report(rows, seeds, title):
         base = [v[0] for v in per_seed.values()]
         new = [v[1] for v in per_seed.values()]
         hm = [harmonic_mean(*v) if None not in v else None for v in per_seed.values()]
-        bad = collapsed_seeds(per_seed)
         lines.append(f"| {method} | {mean_std(base)} | {mean_std(new)} | {mean_std(hm)} | "
-                     f"{', '.join(map(str, bad)) or 'none'} |")
+                     f"{collapse_cell(per_seed)} |")
     lines += ["", "Per seed (base / new):", "",
               "| method | " + " | ".join(f"seed {s}" for s in seeds) + " |",
               "|---|" + "---|" * len(seeds)]
+    notes = []
     for method, per_seed in rows.items():
-        cells = [f"{_cell(per_seed[s][0])} / {_cell(per_seed[s][1])}" for s in seeds]
+        cells = [f"{_cell(per_seed[s][0])} / {_cell(per_seed[s][1])}" if s in per_seed else "="
+                 for s in seeds]
         lines.append(f"| {method} | " + " | ".join(cells) + " |")
-    return "\n".join(lines) + "\n"
+        if len(per_seed) == 1 and len(seeds) > 1:
+            notes.append(f"{method} does not depend on the seed: one run (seed "
+                         f"{next(iter(per_seed))}); '=' marks the seeds it stands for.")
+    return "\n".join(lines + ([""] + notes if notes else [])) + "\n"
 
 
 def _cell(value):
     return "-" if value is None else f"{value:.1f}"
 
 
-def bench(world, methods, seeds, out, jobs=2, opts=(), tag="", title=None):
-    """Run every (method, seed) with ``jobs`` at a time; returns (markdown, failures)."""
+def check_world(world):
+    """The world folder must hold what ``make`` writes; one line naming it otherwise."""
+    world = Path(world)
+    if not world.is_dir():
+        raise ValueError(f"--world {world}: no such folder (write one with: python -m "
+                         f"tools.toy_world make --out {world})")
+    for name in (MODEL_FILE, DATA_FOLDER):
+        if not (world / name).exists():
+            raise ValueError(f"--world {world}: no {name} in it (not a folder written by "
+                             "'python -m tools.toy_world make')")
+
+
+def job_seeds(method, seeds):
+    """ZeroshotCLIP trains nothing and tests on every test image: one seed stands for all."""
+    return seeds[:1] if method.removesuffix("_sar") == "zeroshotclip" else list(seeds)
+
+
+def job_request(method, seed, world, opts, tag):
+    """What a job is asked to do: its record (launch/run_record.py) must equal this."""
+    return {"method": method, "seed": seed, "world": str(Path(world).resolve()),
+            "tag": tag, "opts": list(opts)}
+
+
+def record_path(out, method, seed, tag):
+    return Path(out) / "jobs" / f"{job_name(method, seed, tag)}.{RECORD_NAME}"
+
+
+def job_done(out, method, seed, tag, request):
+    """True when the job is done: both its runs hold a result and its record equals the
+    request. A finished run made with other options (or with none recorded) raises ValueError."""
+    trainer = trainer_name(method)
+    found = [read_accuracy(logs[-1]) if logs else None
+             for logs in (run_logs(out, trainer, f, seed, tag) for f in ("train_base", "test_new"))]
+    if all(value is None for value in found):
+        return False
+    changed = record_difference(read_record(record_path(out, method, seed, tag)), request)
+    if changed:
+        where = Path(out) / "base2new"
+        raise ValueError(f"{out} already holds {method} seed {seed} made with other options "
+                         f"({changed}); bench into another --out, give it a --tag, or delete "
+                         f"{where} to run it again")
+    return None not in found
+
+
+def bench(world, methods, seeds, out, jobs=2, opts=(), tag="", title=None, progress=None):
+    """Run every (method, seed) with ``jobs`` at a time; returns (markdown, failures).
+
+    Everything is checked before anything runs: the world, the methods, and that no finished
+    run under ``out`` was made with other options (a stale table would be a silent wrong
+    result). Jobs whose runs are finished with these very options are not run again.
+    """
+    check_world(world)
+    world = Path(world).resolve()  # one request whether the world was named relatively or not
     trainers = {m: trainer_name(m) for m in methods}
     all_opts = [*toy_opts(world), *opts]
-    todo = [(m, s) for m in methods for s in seeds]
+    todo, done = [], []
+    for method in methods:
+        for seed in job_seeds(method, seeds):
+            request = job_request(method, seed, world, all_opts, tag)
+            is_done = job_done(out, method, seed, tag, request)
+            (done if is_done else todo).append((method, seed, request))
+    tracker = Progress(len(todo) + len(done), Path(out) / "jobs", progress)
+    tracker.say(f"{len(todo) + len(done)} jobs ({len(done)} already done), {max(jobs, 1)} at a "
+                f"time; each job's log goes to {Path(out) / 'jobs'}")
+    for method, seed, _ in done:
+        tracker.finished(method, seed, tag, None)
+
+    def one(job):
+        method, seed, request = job
+        write_record(record_path(out, method, seed, tag), request)
+        tracker.started(method, seed, tag)
+        code = run_job(method, seed, world, out, all_opts, tag)
+        tracker.finished(method, seed, tag, code)
+        return code
+
     with ThreadPoolExecutor(max_workers=max(jobs, 1)) as pool:
-        codes = list(pool.map(lambda job: run_job(*job, world, out, all_opts, tag), todo))
-    failures = [f"{m} seed {s} (exit {c})" for (m, s), c in zip(todo, codes) if c != 0]
-    rows = {trainers[m]: read_results(out, trainers[m], seeds, tag) for m in methods}
+        codes = list(pool.map(one, todo))
+    failures = [f"{m} seed {s} (exit {c})" for (m, s, _), c in zip(todo, codes) if c != 0]
+    rows = {trainers[m]: read_results(out, trainers[m], job_seeds(m, seeds), tag)
+            for m in methods}
     name = title or f"{Path(world).name}{' ' + tag if tag else ''}"
     return report(rows, seeds, name), failures
+
+
+class Progress:
+    """One line per job started and finished: jobs done of total, elapsed time, an ETA (from
+    the mean time of the jobs run so far), and the job's log."""
+
+    def __init__(self, total, log_dir, stream=None):
+        self.total, self.log_dir, self.count, self.ran = total, log_dir, 0, 0
+        self.stream = stream or sys.stderr
+        self.start = time.monotonic()
+        self.lock = threading.Lock()
+
+    def say(self, text):
+        with self.lock:
+            print(f"bench: {text}", file=self.stream, flush=True)
+
+    def started(self, method, seed, tag):
+        self.say(f"started {method} seed {seed}; log: "
+                 f"{self.log_dir / (job_name(method, seed, tag) + '.log')}")
+
+    def finished(self, method, seed, tag, code):
+        with self.lock:
+            self.count += 1
+            self.ran += code is not None
+            elapsed = time.monotonic() - self.start
+            left = self.total - self.count
+            eta = f", ETA {_clock(elapsed / self.ran * left)}" if self.ran and left else ""
+            count = self.count
+        what = ("already done with these options (not rerun)" if code is None
+                else "done" if code == 0 else f"FAILED (exit {code})")
+        self.say(f"[{count}/{self.total}] {method} seed {seed} {what}; "
+                 f"elapsed {_clock(elapsed)}{eta}")
+
+
+def _clock(seconds):
+    minutes, seconds = divmod(int(seconds), 60)
+    return f"{minutes}m{seconds:02d}s" if minutes else f"{seconds}s"
 
 
 def emit(text, failures, report_path, log_hint):

@@ -1,7 +1,7 @@
 """Command line of the toy world: ``pretrain`` a model, ``make`` a world (model + data root)."""
 
-import argparse
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -9,6 +9,9 @@ from pathlib import Path
 from .checkpoint import SHIPPED, read_compact, save_compact, write_clip_checkpoint
 from .layout import DATA_FOLDER, MODEL_FILE, bank_path, write_dataset
 from .world import make_world
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # launch/ stands at the top
+from launch.cli import ArgumentParser, HelpFormatter, split_opts  # noqa: E402
 
 
 def pretrain_compact(seed, steps, out, crop_share=0.5):
@@ -50,28 +53,50 @@ def make(out, seed, model, pretrain_seed, steps, counts, colours, shapes, style=
     return clip_path, root
 
 
+def non_negative(text):
+    """An int >= 0 (a seed); argparse names the option when this refuses."""
+    value = int(text)
+    if value < 0:
+        raise ValueError(text)
+    return value
+
+
+non_negative.__name__ = "non-negative integer"  # argparse's "invalid <name> value: 'X'"
+
+
+def positive(text):
+    value = int(text)
+    if value <= 0:
+        raise ValueError(text)
+    return value
+
+
+positive.__name__ = "positive integer"
+
+
 def build_parser():
-    parser = argparse.ArgumentParser(
+    parser = ArgumentParser(
         prog="python -m tools.toy_world",
         description="A pretrained toy CLIP and its downstream worlds (see tools/toy_world).",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+        formatter_class=HelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
     pre = sub.add_parser("pretrain", help="pretrain a toy CLIP into a compact file",
-                         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    pre.add_argument("--seed", type=int, default=0, help="pretraining seed (init, images, order)")
-    pre.add_argument("--steps", type=int, default=3000, help="contrastive steps")
+                         formatter_class=HelpFormatter)
+    pre.add_argument("--seed", type=non_negative, default=0,
+                     help="pretraining seed (init, images, order)")
+    pre.add_argument("--steps", type=positive, default=3000, help="contrastive steps")
     pre.add_argument("--out", required=True, help="compact model file to write")
     pre.add_argument("--crop-share", type=float, default=0.5,
                      help="share of images seen through the trainers' random resized crop "
                           "(0: a crop-naive model, the stress world of docs/toy_world.md)")
     mk = sub.add_parser("make", help="write a model checkpoint and a world's data root",
-                        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                        formatter_class=HelpFormatter)
     mk.add_argument("--out", required=True, help="folder for toy_clip.pt and data/")
-    mk.add_argument("--seed", type=int, default=0, help="world seed: split and images")
+    mk.add_argument("--seed", type=non_negative, default=0, help="world seed: split and images")
     mk.add_argument("--model", default=str(SHIPPED), help="compact model file to expand")
-    mk.add_argument("--pretrain-seed", type=int, default=None,
+    mk.add_argument("--pretrain-seed", type=non_negative, default=None,
                     help="pretrain a fresh model with this seed instead of using --model")
-    mk.add_argument("--steps", type=int, default=3000,
+    mk.add_argument("--steps", type=positive, default=3000,
                     help="pretraining steps (with --pretrain-seed)")
     mk.add_argument("--images", type=int, nargs=3, default=(32, 8, 40),
                     metavar=("TRAIN", "VAL", "TEST"),
@@ -86,19 +111,72 @@ def build_parser():
     mk.add_argument("--widths", type=int, nargs=2, default=None, metavar=("TEXT", "VISION"),
                     help="tile the model to these tower widths, computing the same features "
                          "(512 768: ViT-B/16's, which upstream MaPLe and PromptSRC hard-code)")
-    bn = sub.add_parser("bench", help="the base-to-new table on a world, via the scripts",
-                        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    bn = sub.add_parser(
+        "bench", help="the base-to-new table on a world, via the scripts",
+        formatter_class=HelpFormatter,
+        epilog="KEY VALUE pairs for every run (e.g. OPTIM.MAX_EPOCH 50) go last; they start at "
+               "the first upper-case dotted key or after '--', so they may follow --seeds. "
+               "Progress goes to stderr, one line per job with its log; a finished run is reused "
+               "only when it was made with the same options.")
     bn.add_argument("--world", required=True, help="a folder written by 'make'")
     bn.add_argument("--methods", nargs="+", default=["zeroshotclip", "coop", "coop_sar"],
                     help="script folders: zeroshotclip coop cocoop kgcoop maple promptsrc, "
                          "each also with _sar")
-    bn.add_argument("--seeds", nargs="+", type=int, default=[1, 2, 3, 4, 5])
+    bn.add_argument("--seeds", nargs="+", type=non_negative, default=[1, 2, 3, 4, 5],
+                    help="seeds of every trained method (ZeroshotCLIP runs once: no seed "
+                         "changes it)")
     bn.add_argument("--out", required=True, help="output root (the scripts' OUTPUT)")
-    bn.add_argument("--jobs", type=int, default=2, help="runs at a time, one thread each")
+    bn.add_argument("--jobs", type=positive, default=2, help="runs at a time, one thread each")
     bn.add_argument("--tag", default="", help="EXP_TAG: keeps a sweep point's runs apart")
     bn.add_argument("--report", default=None, help="append the markdown table to this file")
-    bn.add_argument("opts", nargs=argparse.REMAINDER, help="KEY VALUE pairs for every run")
     return parser
+
+
+def parse_args(argv=None):
+    """The parsed command line; a bench's trailing KEY VALUE pairs land in ``args.opts``."""
+    argv = sys.argv[1:] if argv is None else list(argv)
+    flags, opts = split_opts(argv)
+    parser = build_parser()
+    args = parser.parse_args(flags)
+    args.opts = opts
+    if opts and args.command != "bench":
+        parser.error(f"unexpected KEY VALUE pairs for '{args.command}': {' '.join(opts)}")
+    if len(opts) % 2:
+        parser.error(f"KEY VALUE pairs come in twos, got {len(opts)} words: {' '.join(opts)}")
+    if args.command in ("make", "pretrain"):
+        check_out(parser, args)
+    if args.command == "make":
+        check_world_args(parser, args)
+    return args
+
+
+def check_world_args(parser, args):
+    """The world's sizes, checked before the model is written, not after."""
+    if min(args.images) < 1:
+        parser.error(f"--images: every split needs at least 1 image per class, got "
+                     f"{' '.join(map(str, args.images))}")
+    try:
+        make_world(args.seed, n_base_colours=args.colours[0], n_new_colours=args.colours[1],
+                   n_shapes=args.shapes)
+    except ValueError as error:
+        parser.error(f"--colours/--shapes: {error}")
+
+
+def check_out(parser, args):
+    """Refuse an --out that cannot be written, before anything is: make's is a folder, and
+    pretrain's a file whose folder must not be a file."""
+    out = Path(args.out)
+    if args.command == "make" and out.exists() and not out.is_dir():
+        parser.error(f"--out {out}: exists and is not a folder")
+    if args.command == "pretrain" and out.is_dir():
+        parser.error(f"--out {out}: is a folder; give the compact model file to write")
+    parent = out.parent if args.command == "pretrain" else out
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    if parent.exists() and not parent.is_dir():
+        parser.error(f"--out {out}: {parent} is a file, not a folder")
+    if parent.exists() and not os.access(parent, os.W_OK):
+        parser.error(f"--out {out}: {parent} is not writable")
 
 
 def run_bench(args):
@@ -110,7 +188,7 @@ def run_bench(args):
 
 
 def main(argv=None):
-    args = build_parser().parse_args(argv)
+    args = parse_args(argv)
     try:
         if args.command == "pretrain":
             pretrain_compact(args.seed, args.steps, args.out, args.crop_share)
