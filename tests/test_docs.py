@@ -175,7 +175,7 @@ def test_every_command_in_the_docs_parses_against_its_command_line(monkeypatch, 
             failures.append(f"{where}: {' '.join(words)}: {error}")
         monkeypatch.undo()
         monkeypatch.chdir(ROOT)
-    assert failures == []
+    assert failures == [], "\n".join(failures)
     assert checked > 60  # the docs hold that many of our commands: the reader found them
 
 
