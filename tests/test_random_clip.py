@@ -75,3 +75,20 @@ def test_vision_prompt_learners_refuse_a_resnet_in_one_line(data, tmp_path, caps
     assert err[-1].startswith(f"error: {trainer} needs a vision transformer backbone")
     assert "MODEL.BACKBONE.NAME random:tiny-RN" in err[-1]
     assert not (tmp_path / "run").exists()
+
+
+def test_the_vit_draws_keep_their_order_so_the_shipped_toy_clips_rebuild():
+    """The toy CLIP files hold only trained tensors; the rest is rebuilt from this function and
+    the seed, so a reordered draw silently changes the shipped models. Values pinned from the
+    order the toy models were pretrained with."""
+    from trainers.random_clip import random_clip_state_dict
+
+    state = random_clip_state_dict(seed=0)
+    pinned = {
+        "visual.class_embedding": -0.14072997868061066,
+        "token_embedding.weight": -0.017595848068594933,
+        "visual.transformer.resblocks.0.attn.in_proj_weight": 0.003642461495473981,
+        "transformer.resblocks.1.mlp.c_proj.weight": 0.014986285008490086,
+    }
+    for key, first in pinned.items():
+        assert abs(float(state[key].flatten()[0]) - first) < 1e-7, key

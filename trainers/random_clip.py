@@ -58,9 +58,9 @@ def _normal(generator):
     return rand
 
 
-def _text_state(text_width, text_layers, embed_dim, rand):
-    """The text tower, the same in every CLIP."""
-    state = {
+def _text_embeddings(text_width, embed_dim, rand):
+    """The text tower's single tensors, the same in every CLIP."""
+    return {
         "positional_embedding": rand(CONTEXT_LENGTH, text_width, std=0.01),
         "text_projection": rand(text_width, embed_dim, std=text_width**-0.5),
         "logit_scale": torch.tensor(4.6052),  # log(100), as in trained CLIP
@@ -68,8 +68,12 @@ def _text_state(text_width, text_layers, embed_dim, rand):
         "ln_final.weight": torch.ones(text_width),
         "ln_final.bias": torch.zeros(text_width),
     }
-    for i in range(text_layers):
-        state.update(_block(f"transformer.resblocks.{i}", text_width, rand))
+
+
+def _blocks(prefix, layers, width, rand):
+    state = {}
+    for i in range(layers):
+        state.update(_block(f"{prefix}.{i}", width, rand))
     return state
 
 
@@ -77,7 +81,9 @@ def random_clip_state_dict(vision_width=64, vision_layers=2, patch_size=8, image
                            text_width=64, text_layers=2, embed_dim=32, seed=0):
     """A ViT CLIP state dict with exactly the keys and shapes of OpenAI's checkpoints.
 
-    Widths must be multiples of 64: OpenAI's layout implies heads = width / 64.
+    Widths must be multiples of 64: OpenAI's layout implies heads = width / 64. The draws keep
+    one fixed order (vision singles, text singles, vision blocks, text blocks): the shipped toy
+    CLIPs store only their trained tensors and rebuild the rest from this function and the seed.
     """
     rand = _normal(torch.Generator().manual_seed(seed))
     grid = image_size // patch_size
@@ -92,9 +98,9 @@ def random_clip_state_dict(vision_width=64, vision_layers=2, patch_size=8, image
         "visual.ln_post.weight": torch.ones(vision_width),
         "visual.ln_post.bias": torch.zeros(vision_width),
     }
-    for i in range(vision_layers):
-        state.update(_block(f"visual.transformer.resblocks.{i}", vision_width, rand))
-    state.update(_text_state(text_width, text_layers, embed_dim, rand))
+    state.update(_text_embeddings(text_width, embed_dim, rand))
+    state.update(_blocks("visual.transformer.resblocks", vision_layers, vision_width, rand))
+    state.update(_blocks("transformer.resblocks", text_layers, text_width, rand))
     return state
 
 
@@ -114,7 +120,8 @@ def random_resnet_clip_state_dict(layers, width, image_size, text_width, embed_d
                                 image_size=image_size, width=width)
     state = {f"visual.{key}": value for key, value in visual.state_dict().items()}
     rand = _normal(torch.Generator().manual_seed(seed))
-    state.update(_text_state(text_width, text_layers, embed_dim, rand))
+    state.update(_text_embeddings(text_width, embed_dim, rand))
+    state.update(_blocks("transformer.resblocks", text_layers, text_width, rand))
     return state
 
 
