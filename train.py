@@ -24,6 +24,7 @@ from trainers.config import (  # noqa: E402
     all_keys,
     coerce_int_opts,
     extend_cfg,
+    unread_opt_keys,
     unread_trainer_nodes,
 )
 
@@ -170,11 +171,16 @@ def run(args, cfg):
 
 
 def warn_unread_nodes(args, cfg):
-    """Another trainer's YAML trains this one on its defaults: say so, once, in the log."""
+    """Another trainer's YAML or opts train this one on its defaults: say so, once, in the log."""
     trainer_class = TRAINER_REGISTRY.get(cfg.TRAINER.NAME)
-    for node in unread_trainer_nodes(args.config_file, trainer_class) if args.config_file else []:
-        print(f"Warning: {args.config_file} sets TRAINER.{node}, which {cfg.TRAINER.NAME} does "
-              f"not read (it is another trainer's config?)", file=sys.stderr)
+    unread = [(args.config_file, f"TRAINER.{node}", "config")
+              for node in (unread_trainer_nodes(args.config_file, trainer_class)
+                           if args.config_file else [])]
+    unread += [("the command line", key, "key")
+               for key in unread_opt_keys(args.opts, trainer_class)]
+    for source, key, kind in unread:
+        print(f"Warning: {source} sets {key}, which {cfg.TRAINER.NAME} does not read (it is "
+              f"another trainer's {kind}?)", file=sys.stderr)
 
 
 def main(argv=None):

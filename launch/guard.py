@@ -52,12 +52,16 @@ def check_run_inputs(cfg, args):
 
 
 def check_yaml_file(path):
-    """A YAML config must parse and be a mapping; yacs would print a traceback for either."""
+    """A YAML config must parse, be a mapping and repeat no key; yacs would print a traceback
+    for the first two and silently keep the last of a repeated key."""
     import yaml
 
+    from trainers.yaml_config import DuplicateKeyError, load_yaml
+
     try:
-        with open(path, encoding="utf-8") as f:
-            data = yaml.safe_load(f)
+        data = load_yaml(path)
+    except DuplicateKeyError as error:
+        raise UsageError(str(error)) from None
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""

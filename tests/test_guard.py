@@ -76,13 +76,25 @@ def test_output_dir_that_names_a_file_is_refused(setup, capsys, tmp_path, name):
 @pytest.mark.parametrize("name,text,fragment", [
     ("bad.yaml", "OPTIM:\n  LR: [0.1,\n", "YAML syntax error at line 3"),
     ("list.yaml", "- OPTIM\n- LR\n", "the top level must be a mapping"),
-], ids=["syntax-error", "top-level-list"])
+    ("twice.yaml", "OPTIM:\n  LR: 0.002\n  MAX_EPOCH: 1\n  LR: 0.5\n",
+     "key OPTIM.LR is given twice (lines 2 and 4)"),
+], ids=["syntax-error", "top-level-list", "duplicate-key"])
 def test_bad_yaml_names_the_file(setup, capsys, tmp_path, name, text, fragment):
     bad = tmp_path / name
     bad.write_text(text)
     args = argv(setup, tmp_path / "o")
     args[args.index("configs/trainers/CoOp/vit_b16_ctxv1.yaml")] = str(bad)
     fails(capsys, args, name, fragment, code=2)
+    assert not (tmp_path / "o").exists()
+
+
+def test_duplicate_key_in_the_dataset_config_is_refused(setup, capsys, tmp_path):
+    dataset = tmp_path / "eurosat.yaml"
+    dataset.write_text(open(os.path.join(ROOT, "configs/datasets/eurosat.yaml")).read()
+                       + "DATASET:\n  NAME: OxfordPets\n")
+    args = argv(setup, tmp_path / "o")
+    args[args.index("configs/datasets/eurosat.yaml")] = str(dataset)
+    fails(capsys, args, str(dataset), "key DATASET is given twice", code=2)
 
 
 def test_input_size_of_one_number_names_the_key(setup, capsys, tmp_path):
