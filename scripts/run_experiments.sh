@@ -100,6 +100,8 @@ grid_points() {
         seen[$key]=1
         IFS=, read -r -a values <<< "${spec#*=}"
         [[ ${#values[@]} -gt 0 ]] || sar_die "--grid '$spec' lists no value"
+        # read drops one trailing empty field: "1.0,2.0," would pass as two points
+        [[ $spec != *, ]] || sar_die "--grid '$spec' has an empty value"
         next=()
         for p in "${points[@]}"; do
             for v in "${values[@]}"; do

@@ -625,11 +625,11 @@ def test_grid_gives_each_point_its_tag_and_one_table(env, tmp_path):
                 "--stage", "train", "--grid", "TRAINER.SAR.WEIGHT=3", env=e, check=0)
     assert "/vit_b16_ctxv1_abl_weight3/seed1" in proc.stdout
     bad_specs = ("WEIGHT", "TRAINER.SAR.WEIGHT=", "trainer.sar.weight=1,2",
-                 "TRAINER.SAR.WEIGHT=1,,2")
+                 "TRAINER.SAR.WEIGHT=1,,2", "TRAINER.SAR.WEIGHT=1.0,2.0,")
     for bad in bad_specs:
         proc = bash("run_experiments.sh", "coop_sar", "base2new", "--grid", bad, env=env)
-        assert proc.returncode == 2
-        assert "--grid" in proc.stderr
+        assert proc.returncode == 2, bad
+        assert proc.stderr.startswith(f"error: --grid '{bad}'") or "--grid" in proc.stderr
     proc = bash("run_experiments.sh", "coop_sar", "base2new", "--grid", "TRAINER.SAR.WEIGHT=1,2",
                 "--count", env=env, check=2)  # fmt: skip
     assert "for Slurm, submit an array per point" in proc.stderr
