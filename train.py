@@ -20,6 +20,7 @@ from dassl.config import get_cfg_default  # noqa: E402
 from dassl.engine import TRAINER_REGISTRY, build_trainer  # noqa: E402
 from dassl.utils import collect_env_info, set_random_seed, setup_logger  # noqa: E402
 from launch.guard import UsageError, check_run_inputs, check_yaml_file, run_guarded  # noqa: E402
+from launch.lifeline import follow_runner  # noqa: E402
 from trainers.config import (  # noqa: E402
     all_keys,
     coerce_int_opts,
@@ -191,7 +192,11 @@ def main(argv=None):
     except UsageError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    return run_guarded(lambda: run(args, cfg), cfg.OUTPUT_DIR)
+    runner_gone = follow_runner()  # under scripts/run_experiments.sh: end when it ends
+    if runner_gone:
+        print(f"error: {runner_gone}", file=sys.stderr)
+        return 1
+    return run_guarded(lambda: run(args, cfg), cfg.OUTPUT_DIR, lock=True)
 
 
 if __name__ == "__main__":

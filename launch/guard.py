@@ -6,9 +6,10 @@ folder that looks like a finished or resumable run when it is neither. This modu
 promise in one place, so train.py itself stays the upstream command line:
 
 * checks that need nothing but the config (:func:`check_run_inputs`, :func:`check_yaml_file`);
-* :func:`run_guarded`, which runs the job, turns any exception, Ctrl-C or SIGTERM into one line
-  and exit status 1, 130 or 143, and removes the output folder it created when no checkpoint
-  made it resumable; ``SAR_DEBUG=1`` re-raises so the traceback is printed as well;
+* :func:`run_guarded`, which holds the run folder's writer lock, runs the job, turns any
+  exception, Ctrl-C or SIGTERM into one line and exit status 1, 130 or 143, and removes the
+  output folder it created when no checkpoint made it resumable; ``SAR_DEBUG=1`` re-raises so
+  the traceback is printed as well;
 * :func:`one_line`, which digs the culprit out of messages that bury it (DataLoader workers,
   YAML parsers, recursion limits).
 """
@@ -17,6 +18,8 @@ import os
 import shutil
 import signal
 import sys
+
+from launch import run_lock
 
 EXIT_ERROR = 1
 EXIT_CODES = {signal.SIGINT: 130, signal.SIGTERM: 143}  # 128 + signal number, as shells report
@@ -117,9 +120,29 @@ def _remove_if_unfinished(output_dir, created):
     return ""
 
 
-def run_guarded(job, output_dir):
-    """Run ``job()``; return the exit status, printing one line for any failure or signal."""
+def run_guarded(job, output_dir, lock=False):
+    """Run ``job()``; return the exit status, printing one line for any failure or signal.
+
+    ``lock``: hold ``output_dir``'s writer lock (launch/run_lock.py) from before the job until
+    after the cleanup, so no second writer starts in a folder this run may still remove.
+    A folder another process holds is refused, and never cleaned up from here.
+    """
     created = not os.path.exists(output_dir)
+    try:
+        held = run_lock.acquire(output_dir) if lock else None
+    except run_lock.FolderBusy as error:
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_ERROR
+    except OSError as error:
+        print(f"error: cannot create {output_dir}: {error.strerror}", file=sys.stderr)
+        return EXIT_ERROR
+    try:
+        return _run_signalled(job, output_dir, created)
+    finally:
+        run_lock.release(held)
+
+
+def _run_signalled(job, output_dir, created):
     previous = signal.getsignal(signal.SIGTERM)
     in_main_thread = _in_main_thread()
     if in_main_thread:

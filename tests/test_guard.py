@@ -314,3 +314,22 @@ def test_signal_after_a_checkpoint_leaves_a_resumable_folder(setup, tmp_path):
     assert "the same command resumes from it" in err.strip().splitlines()[-1]
     assert glob.glob(str(out / "prompt_learner" / "model.pth.tar-*"))
     assert not glob.glob(str(out / "prompt_learner" / ".*.tmp"))
+
+
+def test_a_second_writer_is_refused_naming_the_holders_pid(setup, capsys, tmp_path, trained):
+    out = tmp_path / "o"
+    first = start_training(setup, out, "TRAIN.CHECKPOINT_FREQ", "0")
+    try:
+        wait_for_log(out, "epoch [2/", first)
+        line = fails(capsys, argv(setup, out), str(out), f"PID {first.pid}", code=1)
+        assert "one writer per run folder" in line
+        assert first.poll() is None and (out / "log.txt").exists()  # left alone, still training
+        # an evaluation of another run into its own folder is not held up
+        assert train.main(argv(setup, tmp_path / "eval", flags=[
+            "--eval-only", "--model-dir", str(trained), "--load-epoch", "1"])) == 0
+    finally:
+        first.kill()  # SIGKILL: the kernel releases the lock with the process
+        first.communicate(timeout=60)
+    from launch import run_lock
+
+    run_lock.release(run_lock.acquire(str(out)))
