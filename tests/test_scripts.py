@@ -983,6 +983,8 @@ def test_ctrl_c_stops_the_sequential_runner_at_once_and_the_rerun_resumes(tmp_pa
         os.killpg(runner.pid, signal.SIGINT)  # what Ctrl-C in the terminal does
         _, err = runner.communicate(timeout=90)
     finally:
+        if runner.poll() is None:
+            os.killpg(runner.pid, signal.SIGKILL)
         end_all(processes_naming(str(seed_dir)))
     assert runner.returncode == 130, err
     assert err.strip().splitlines()[-1].startswith("error: interrupted by SIGINT")
