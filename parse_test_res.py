@@ -79,6 +79,10 @@ VARIANT_DATASETS = {
 # Registered names that differ from the table's row label.
 REGISTERED_NAMES = {"oxford_flowers": "OxfordFlowers", "dtd": "DescribableTextures"}
 SEED_DIR = re.compile(r"seed(\d+)")
+# train.py's "** Arguments **" block (upstream's prints the same): what a run says it ran.
+IDENTITY_ARGS = {"trainer": "trainer", "config_file": "config", "dataset_config_file": "dataset"}
+ARGUMENT_LINE = re.compile(r"(trainer|config_file|dataset_config_file): (.+)")
+CONFIG_BLOCK = "** Config **"
 
 
 class NothingFound(Exception):
@@ -155,6 +159,38 @@ def expected_line(keyword: str, mode: str) -> str:
     return line
 
 
+def read_identity(path: str) -> dict[str, str]:
+    """{"trainer", "config", "dataset": value} as the log's argument block names them (the
+    YAML files by their stem, so the same config in another clone compares equal); a log
+    without the block gives {}."""
+    found = {}
+    with open(path, encoding="utf-8", errors="replace") as f:
+        for line in f:
+            if line.startswith(CONFIG_BLOCK):
+                break
+            match = ARGUMENT_LINE.fullmatch(line.strip())
+            if match:
+                value = match.group(2).strip()
+                if match.group(1) != "trainer":
+                    value = os.path.splitext(os.path.basename(value))[0]
+                found[IDENTITY_ARGS[match.group(1)]] = value
+    return found
+
+
+def check_one_method(runs: list) -> None:
+    """Refuse to pool runs whose logs name different trainers, configs or datasets: a mean
+    over CoOp's seed 1 and CoCoOp's seed 2 is a number about nothing."""
+    first: dict[str, Run] = {}
+    for run in runs:
+        for what, value in run.identity.items():
+            other = first.setdefault(what, run)
+            if other.identity[what] != value:
+                raise BadInput(
+                    f"will not pool runs of different {what}s: {other.log} ran {what} "
+                    f"{other.identity[what]}, {run.log} ran {value}; keep each in its own folder"
+                )
+
+
 @dataclass
 class Run:
     """One run folder and what its newest log says."""
@@ -163,6 +199,7 @@ class Run:
     path: str
     log: str | None
     value: float | None
+    identity: dict = field(default_factory=dict)
 
     @property
     def seed(self) -> int | None:
@@ -178,7 +215,8 @@ class Run:
 def read_run(run_dir: str, keyword: str, mode: str) -> Run:
     log = newest_log(run_dir)
     value = read_value(log, keyword, mode) if log else None
-    return Run(os.path.basename(os.path.normpath(run_dir)), run_dir, log, value)
+    identity = read_identity(log) if log else {}
+    return Run(os.path.basename(os.path.normpath(run_dir)), run_dir, log, value, identity)
 
 
 def mean_spread(values: list[float], ci95: bool) -> tuple[float, float]:
@@ -219,6 +257,7 @@ def summarize_dir(directory: str, args, out) -> tuple[list[float], list[Run]]:
     mode = "test" if args.test_log else "train"
     names, others = seed_dirs(directory)
     runs = [read_run(os.path.join(directory, n), args.keyword, mode) for n in names]
+    check_one_method(runs)
     values = [r.value for r in runs if r.value is not None]
     skipped = f" (skipped, not seed<N> folders: {', '.join(others)})" if others else ""
     if not values:
@@ -593,6 +632,8 @@ def dataset_cells(method: Method, dataset: str, assigned: dict, found: dict, see
     """The Base, New and HM cells of one dataset for one method, and what the Average, the
     notes and the CSV need to know about them."""
     d, key = args.decimals, assigned[method.label, dataset]
+    check_one_method([run for side in ("base", "new")
+                      for run in found.get((side, dataset, key), {}).values()])
     base = build_side(found.get(("base", dataset, key)), seeds) if key else Side()
     new = build_side(found.get(("new", dataset, key)), seeds) if key else Side()
     b, n = base.stats(args.ci95), new.stats(args.ci95)

@@ -20,11 +20,13 @@ from dassl.config import get_cfg_default  # noqa: E402
 from dassl.engine import TRAINER_REGISTRY, build_trainer  # noqa: E402
 from dassl.utils import collect_env_info, set_random_seed, setup_logger  # noqa: E402
 from launch.guard import UsageError, check_run_inputs, check_yaml_file, run_guarded  # noqa: E402
+from launch.lifeline import follow_runner  # noqa: E402
 from trainers.backbone_input import fill_input  # noqa: E402
 from trainers.config import (  # noqa: E402
     all_keys,
     coerce_int_opts,
     extend_cfg,
+    unread_opt_keys,
     unread_trainer_nodes,
 )
 
@@ -174,11 +176,16 @@ def run(args, cfg):
 
 
 def warn_unread_nodes(args, cfg):
-    """Another trainer's YAML trains this one on its defaults: say so, once, in the log."""
+    """Another trainer's YAML or opts train this one on its defaults: say so, once, in the log."""
     trainer_class = TRAINER_REGISTRY.get(cfg.TRAINER.NAME)
-    for node in unread_trainer_nodes(args.config_file, trainer_class) if args.config_file else []:
-        print(f"Warning: {args.config_file} sets TRAINER.{node}, which {cfg.TRAINER.NAME} does "
-              f"not read (it is another trainer's config?)", file=sys.stderr)
+    unread = [(args.config_file, f"TRAINER.{node}", "config")
+              for node in (unread_trainer_nodes(args.config_file, trainer_class)
+                           if args.config_file else [])]
+    unread += [("the command line", key, "key")
+               for key in unread_opt_keys(args.opts, trainer_class)]
+    for source, key, kind in unread:
+        print(f"Warning: {source} sets {key}, which {cfg.TRAINER.NAME} does not read (it is "
+              f"another trainer's {kind}?)", file=sys.stderr)
 
 
 def main(argv=None):
@@ -189,7 +196,11 @@ def main(argv=None):
     except UsageError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    return run_guarded(lambda: run(args, cfg), cfg.OUTPUT_DIR)
+    runner_gone = follow_runner()  # under scripts/run_experiments.sh: end when it ends
+    if runner_gone:
+        print(f"error: {runner_gone}", file=sys.stderr)
+        return 1
+    return run_guarded(lambda: run(args, cfg), cfg.OUTPUT_DIR, lock=True)
 
 
 if __name__ == "__main__":

@@ -37,6 +37,7 @@ from dassl.config import get_cfg_default  # noqa: E402
 from dassl.engine import build_trainer  # noqa: E402
 from trainers.backbone import autocast_for  # noqa: E402
 from trainers.config import extend_cfg  # noqa: E402
+from trainers.yaml_config import merge_yaml_file  # noqa: E402
 
 
 def interleaved_times(parts, device, steps, warmup):
@@ -123,8 +124,8 @@ def passes(args):
 
 def cache_cfg(args, root, dataset):
     cfg = extend_cfg(get_cfg_default())
-    cfg.merge_from_file(os.path.join("configs", "datasets", f"{dataset}.yaml"))
-    cfg.merge_from_file(os.path.join("configs", "trainers", "CoOp", "vit_b16_ctxv1.yaml"))
+    merge_yaml_file(cfg, os.path.join("configs", "datasets", f"{dataset}.yaml"))
+    merge_yaml_file(cfg, os.path.join("configs", "trainers", "CoOp", "vit_b16_ctxv1.yaml"))
     cfg.TRAINER.NAME = "CoOp"
     cfg.TRAINER.COOP.PREC = args.prec
     cfg.DATASET.ROOT = root

@@ -45,6 +45,7 @@ from launch.cli import HelpFormatter  # noqa: E402
 from trainers.backbone import autocast_for  # noqa: E402
 from trainers.config import extend_cfg  # noqa: E402
 from trainers.text_encoder import TextEncoder  # noqa: E402
+from trainers.yaml_config import merge_yaml_file  # noqa: E402
 
 # The base-to-new config of each trainer (spec table); SAR variants use their own copy.
 DEFAULT_CONFIGS = {
@@ -96,7 +97,7 @@ def build_cfg(trainer, arch, prec, batch, num_novel, bank_file, device, compile_
               compile_backend="inductor"):
     cfg = extend_cfg(get_cfg_default())
     config = os.path.join("configs", "trainers", trainer, DEFAULT_CONFIGS[baseline_of(trainer)])
-    cfg.merge_from_file(config + ".yaml")
+    merge_yaml_file(cfg, config + ".yaml")
     node = TRAINER_REGISTRY.get(trainer).cfg_node
     cfg.TRAINER.NAME = trainer
     cfg.TRAINER[node].PREC = prec
@@ -399,8 +400,8 @@ def pipeline(args):
     rows = []
     for workers in args.workers:
         cfg = extend_cfg(get_cfg_default())
-        cfg.merge_from_file(os.path.join("configs", "datasets", f"{args.dataset}.yaml"))
-        cfg.merge_from_file(os.path.join("configs", "trainers", "CoOp", "vit_b16_ctxv1.yaml"))
+        merge_yaml_file(cfg, os.path.join("configs", "datasets", f"{args.dataset}.yaml"))
+        merge_yaml_file(cfg, os.path.join("configs", "trainers", "CoOp", "vit_b16_ctxv1.yaml"))
         cfg.DATASET.ROOT = args.root
         cfg.DATASET.NUM_SHOTS = args.shots
         cfg.DATALOADER.NUM_WORKERS = workers

@@ -6,9 +6,10 @@ folder that looks like a finished or resumable run when it is neither. This modu
 promise in one place, so train.py itself stays the upstream command line:
 
 * checks that need nothing but the config (:func:`check_run_inputs`, :func:`check_yaml_file`);
-* :func:`run_guarded`, which runs the job, turns any exception, Ctrl-C or SIGTERM into one line
-  and exit status 1, 130 or 143, and removes the output folder it created when no checkpoint
-  made it resumable; ``SAR_DEBUG=1`` re-raises so the traceback is printed as well;
+* :func:`run_guarded`, which holds the run folder's writer lock, runs the job, turns any
+  exception, Ctrl-C or SIGTERM into one line and exit status 1, 130 or 143, and removes the
+  output folder it created when no checkpoint made it resumable; ``SAR_DEBUG=1`` re-raises so
+  the traceback is printed as well;
 * :func:`one_line`, which digs the culprit out of messages that bury it (DataLoader workers,
   YAML parsers, recursion limits).
 """
@@ -17,6 +18,8 @@ import os
 import shutil
 import signal
 import sys
+
+from launch import run_lock
 
 EXIT_ERROR = 1
 EXIT_CODES = {signal.SIGINT: 130, signal.SIGTERM: 143}  # 128 + signal number, as shells report
@@ -52,12 +55,16 @@ def check_run_inputs(cfg, args):
 
 
 def check_yaml_file(path):
-    """A YAML config must parse and be a mapping; yacs would print a traceback for either."""
+    """A YAML config must parse, be a mapping and repeat no key; yacs would print a traceback
+    for the first two and silently keep the last of a repeated key."""
     import yaml
 
+    from trainers.yaml_config import DuplicateKeyError, load_yaml
+
     try:
-        with open(path, encoding="utf-8") as f:
-            data = yaml.safe_load(f)
+        data = load_yaml(path)
+    except DuplicateKeyError as error:
+        raise UsageError(str(error)) from None
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
@@ -113,9 +120,29 @@ def _remove_if_unfinished(output_dir, created):
     return ""
 
 
-def run_guarded(job, output_dir):
-    """Run ``job()``; return the exit status, printing one line for any failure or signal."""
+def run_guarded(job, output_dir, lock=False):
+    """Run ``job()``; return the exit status, printing one line for any failure or signal.
+
+    ``lock``: hold ``output_dir``'s writer lock (launch/run_lock.py) from before the job until
+    after the cleanup, so no second writer starts in a folder this run may still remove.
+    A folder another process holds is refused, and never cleaned up from here.
+    """
     created = not os.path.exists(output_dir)
+    try:
+        held = run_lock.acquire(output_dir) if lock else None
+    except run_lock.FolderBusy as error:
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_ERROR
+    except OSError as error:
+        print(f"error: cannot create {output_dir}: {error.strerror}", file=sys.stderr)
+        return EXIT_ERROR
+    try:
+        return _run_signalled(job, output_dir, created)
+    finally:
+        run_lock.release(held)
+
+
+def _run_signalled(job, output_dir, created):
     previous = signal.getsignal(signal.SIGTERM)
     in_main_thread = _in_main_thread()
     if in_main_thread:

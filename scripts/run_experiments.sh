@@ -100,6 +100,8 @@ grid_points() {
         seen[$key]=1
         IFS=, read -r -a values <<< "${spec#*=}"
         [[ ${#values[@]} -gt 0 ]] || sar_die "--grid '$spec' lists no value"
+        # read drops one trailing empty field: "1.0,2.0," would pass as two points
+        [[ $spec != *, ]] || sar_die "--grid '$spec' has an empty value"
         next=()
         for p in "${points[@]}"; do
             for v in "${values[@]}"; do
@@ -170,6 +172,7 @@ work_log() {
 # run_sequential I...: the work items one after the other, output to the terminal.
 run_sequential() {
     local i
+    trap stop_sequential INT
     for i in "$@"; do
         echo "== $SAR_TRAINER $protocol: $(describe_work "$i")" >&2
         if ! run_work "$i"; then
@@ -177,6 +180,15 @@ run_sequential() {
             failed+=("$(describe_work "$i")")
         fi
     done
+}
+
+# stop_sequential: Ctrl-C ends the whole run at once. train.py turns SIGINT into exit 130 rather
+# than dying of it, so without this trap bash would take it for a failed job and go on.
+stop_sequential() {
+    trap - INT
+    echo "error: interrupted by SIGINT; run the same command again to redo only what is not" \
+        "finished (an interrupted training resumes from its last checkpoint)" >&2
+    exit 130
 }
 
 # run_pool I...: the work items on the GPU pool. xd/dg tests load the ImageNet model of their
@@ -335,6 +347,8 @@ main() {
     done
     sar_env
     failed=()
+    # every train.py below ends when this runner ends, even by kill -9 (launch/lifeline.py)
+    export SAR_RUNNER_PID=$$
     if [[ -n $gpu_ids && -z ${DRY_RUN:-} ]]; then
         sar_pool_slots "$gpu_ids" "$per_gpu"
         run_pool "${!WORK_JOB[@]}"

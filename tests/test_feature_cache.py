@@ -191,3 +191,17 @@ def test_an_unwritable_cache_folder_fails_before_anything_runs(setup, tmp_path, 
     blocker.write_text("not a folder")
     with pytest.raises(ValueError, match="TEST.FEATURE_CACHE .*file/cache: cannot create it"):
         build(setup, tmp_path, name, cache=blocker / "cache")
+
+
+def test_an_entry_follows_the_umask(tmp_path):
+    key = {"images": {"count": 2}}
+    previous = os.umask(0o002)
+    try:
+        entry = tmp_path / "cache" / "eurosat-test-0"
+        feature_cache.store_entry(str(entry), key, torch.zeros(2, 3), torch.zeros(2))
+    finally:
+        os.umask(previous)
+    assert entry.stat().st_mode & 0o777 == 0o775  # a shared cache: the group may read it
+    assert all(path.stat().st_mode & 0o777 == 0o664 for path in entry.iterdir())
+    assert feature_cache.load_entry(str(entry), key) is not None
+    assert os.listdir(tmp_path / "cache") == ["eurosat-test-0"]

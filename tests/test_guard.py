@@ -76,13 +76,25 @@ def test_output_dir_that_names_a_file_is_refused(setup, capsys, tmp_path, name):
 @pytest.mark.parametrize("name,text,fragment", [
     ("bad.yaml", "OPTIM:\n  LR: [0.1,\n", "YAML syntax error at line 3"),
     ("list.yaml", "- OPTIM\n- LR\n", "the top level must be a mapping"),
-], ids=["syntax-error", "top-level-list"])
+    ("twice.yaml", "OPTIM:\n  LR: 0.002\n  MAX_EPOCH: 1\n  LR: 0.5\n",
+     "key OPTIM.LR is given twice (lines 2 and 4)"),
+], ids=["syntax-error", "top-level-list", "duplicate-key"])
 def test_bad_yaml_names_the_file(setup, capsys, tmp_path, name, text, fragment):
     bad = tmp_path / name
     bad.write_text(text)
     args = argv(setup, tmp_path / "o")
     args[args.index("configs/trainers/CoOp/vit_b16_ctxv1.yaml")] = str(bad)
     fails(capsys, args, name, fragment, code=2)
+    assert not (tmp_path / "o").exists()
+
+
+def test_duplicate_key_in_the_dataset_config_is_refused(setup, capsys, tmp_path):
+    dataset = tmp_path / "eurosat.yaml"
+    dataset.write_text(open(os.path.join(ROOT, "configs/datasets/eurosat.yaml")).read()
+                       + "DATASET:\n  NAME: OxfordPets\n")
+    args = argv(setup, tmp_path / "o")
+    args[args.index("configs/datasets/eurosat.yaml")] = str(dataset)
+    fails(capsys, args, str(dataset), "key DATASET is given twice", code=2)
 
 
 def test_input_size_of_one_number_names_the_key(setup, capsys, tmp_path):
@@ -302,3 +314,22 @@ def test_signal_after_a_checkpoint_leaves_a_resumable_folder(setup, tmp_path):
     assert "the same command resumes from it" in err.strip().splitlines()[-1]
     assert glob.glob(str(out / "prompt_learner" / "model.pth.tar-*"))
     assert not glob.glob(str(out / "prompt_learner" / ".*.tmp"))
+
+
+def test_a_second_writer_is_refused_naming_the_holders_pid(setup, capsys, tmp_path, trained):
+    out = tmp_path / "o"
+    first = start_training(setup, out, "TRAIN.CHECKPOINT_FREQ", "0")
+    try:
+        wait_for_log(out, "epoch [2/", first)
+        line = fails(capsys, argv(setup, out), str(out), f"PID {first.pid}", code=1)
+        assert "one writer per run folder" in line
+        assert first.poll() is None and (out / "log.txt").exists()  # left alone, still training
+        # an evaluation of another run into its own folder is not held up
+        assert train.main(argv(setup, tmp_path / "eval", flags=[
+            "--eval-only", "--model-dir", str(trained), "--load-epoch", "1"])) == 0
+    finally:
+        first.kill()  # SIGKILL: the kernel releases the lock with the process
+        first.communicate(timeout=60)
+    from launch import run_lock
+
+    run_lock.release(run_lock.acquire(str(out)))

@@ -393,3 +393,64 @@ def test_a_reader_that_leaves_early_ends_it_quietly(tmp_path):
 def test_help_says_methods_take_spaces_or_commas():
     text = " ".join(ptr.build_parser().format_help().split())
     assert "separated by spaces or commas" in text
+
+
+# --- runs of different methods are never pooled -------------------------------------------------
+
+
+def write_identified_log(run_dir, acc, trainer, config="vit_b16_ctxv1", dataset="eurosat",
+                         kind="train", clone="/home/a/sar"):
+    """A log that names what ran, in train.py's (and upstream's) argument block."""
+    write_log(run_dir, acc, kind=kind)
+    header = (
+        "***************\n** Arguments **\n***************\n"
+        f"config_file: {clone}/configs/trainers/{trainer}/{config}.yaml\n"
+        f"dataset_config_file: {clone}/configs/datasets/{dataset}.yaml\n"
+        f"trainer: {trainer}\n************\n** Config **\n************\nTRAINER:\n  NAME: x\n"
+    )
+    path = os.path.join(run_dir, "log.txt")
+    with open(path) as f:
+        body = f.read()
+    with open(path, "w") as f:
+        f.write(header + body)
+
+
+@pytest.mark.parametrize("what,seed2", [
+    ("trainer", {"trainer": "CoCoOp"}),
+    ("config", {"config": "vit_b16_ep50_ctxv1"}),
+    ("dataset", {"dataset": "dtd"}),
+])
+def test_runs_of_different_methods_are_not_pooled(tmp_path, capsys, what, seed2):
+    write_identified_log(tmp_path / "seed1", 20.0, "CoOp")
+    write_identified_log(tmp_path / "seed2", 35.0, **{"trainer": "CoOp", **seed2})
+    code, out = run([tmp_path])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and "27.50" not in out, out
+    assert len(err) == 1 and err[0].startswith(f"error: will not pool runs of different {what}s")
+    for seed in ("seed1", "seed2"):
+        assert str(tmp_path / seed / "log.txt") in err[0]
+
+
+def test_the_same_method_from_another_clone_still_pools(tmp_path):
+    write_identified_log(tmp_path / "seed1", 20.0, "CoOp")
+    write_identified_log(tmp_path / "seed2", 35.0, "CoOp", clone="/scratch/b/sar")
+    code, out = run([tmp_path])
+    assert code == 0 and "* accuracy: 27.50% +- 7.50% (std)" in out
+
+
+def test_multi_exp_and_base2new_refuse_mixed_methods_too(tmp_path, capsys):
+    for seed, trainer in ((1, "CoOp"), (2, "CoCoOp")):
+        write_identified_log(tmp_path / "xd" / "dtd" / f"seed{seed}", 40.0, trainer, kind="test")
+    code, _ = run([tmp_path / "xd", "--multi-exp", "--test-log"])
+    assert code == 2 and "different trainers" in capsys.readouterr().err
+    root = tmp_path / "b2n"
+    for seed in (1, 2):
+        write_identified_log(b2n_dir(root, "base", "eurosat", "CoOp", "vit_b16_ctxv1", seed), 80.0,
+                             "CoOp")
+        trainer = "CoOp" if seed == 1 else "CoCoOp"  # seed 2's test came from another method
+        write_identified_log(b2n_dir(root, "new", "eurosat", "CoOp", "vit_b16_ctxv1", seed), 60.0,
+                             trainer, kind="test")
+    code, _ = run([root, "--base2new"])
+    err = capsys.readouterr().err
+    assert code == 2 and "different trainers" in err
+    assert str(b2n_dir(root, "new", "eurosat", "CoOp", "vit_b16_ctxv1", 2)) in err

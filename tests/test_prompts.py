@@ -6,6 +6,7 @@ from trainers.backbone import load_clip
 from trainers.prompts import (
     ENSEMBLE_TEMPLATES,
     ClassTokens,
+    PromptIds,
     assemble_prompts,
     hand_crafted_texts,
     init_context,
@@ -47,6 +48,18 @@ def test_class_tokens_reassemble_the_tokenized_prompt(clip_model):
     assert torch.equal(prompts[:, 1:3], ctx.expand(3, -1, -1))
     assert tokens.name_lens == [1, 3, 3]
     assert tokens.max_len == int(tokens.tokenized.argmax(-1).max()) + 1
+
+
+def test_a_banks_token_ids_embed_the_rows_drawn_as_class_tokens_would(clip_model):
+    names = ["glacier", "sea_or_lake", "parking lot", "a much longer name of a place"]
+    ids = PromptIds.build(names, "X X", 2)
+    assert ids.tokenized.dtype == torch.long and len(ids) == 4  # ids only, no (N, 77, D)
+    drawn = ids.embedded(clip_model, torch.tensor([1, 3]))
+    alone = ClassTokens.build(clip_model, [names[1], names[3]], "X X", 2)
+    for field in ("tokenized", "prefix", "suffix"):
+        assert torch.equal(getattr(drawn, field), getattr(alone, field)), field
+    assert drawn.name_lens == alone.name_lens == [3, 7]
+    assert drawn.max_len == ClassTokens.build(clip_model, names, "X X", 2).max_len
 
 
 @pytest.mark.parametrize("position", ["middle", "front"])

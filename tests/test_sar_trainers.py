@@ -78,7 +78,7 @@ def test_trains_on_base_then_evaluates_new_without_the_bank(env, name):
     assert " loss_sar " in log and "Finish training" in log
     folder = TRAINERS[name][1]
     state = load_checkpoint(str(out / folder / "model.pth.tar-1"))["state_dict"]
-    assert not any(key.startswith(trainers.sar.NOVEL_PREFIX) for key in state)
+    assert not any("novel" in key for key in state)  # the bank never enters a checkpoint
 
     test_out = env.base / f"{name}_new"
     missing_bank = ["TRAINER.SAR.NOVEL_SOURCE", str(env.base / "no_such_bank.txt"),
@@ -122,7 +122,7 @@ def test_num_novel_sets_the_classes_of_one_text_pass(env, num_novel, expected):
                            str(num_novel))
     trainer.build_sar()
     learner = trainer.model.prompt_learner
-    assert not any(k.startswith(trainers.sar.NOVEL_PREFIX) for k in learner.state_dict())
+    assert not any("novel" in k for k in learner.state_dict())
     _, output = trainer.compute_loss(*first_batch(trainer))
     assert output.text_features.shape[0] == N_BASE + expected
     assert output.logits.shape[1] == N_BASE
@@ -165,6 +165,33 @@ def test_hand_crafted_features_are_computed_once_not_per_step(env, monkeypatch):
     steps = read_log(out).count(" loss_sar ")
     assert steps == 10  # 2 epochs x 5 batches of 2 (2 shots x 5 base classes)
     assert calls == {"hand_crafted_features": 1, "encode_tokens": 1}
+
+
+def test_a_large_bank_shows_progress_and_adds_nothing_to_the_model(env, monkeypatch, capsys):
+    from functools import partial
+
+    from trainers.progress import Progress
+
+    small = make_trainer(env, env.base / "small_bank")
+    small.build_sar()
+    buffers = sum(b.numel() for b in small.model.buffers())
+    bank = env.base / "large_bank.txt"
+    bank.write_text("\n".join(f"place number {i}" for i in range(3000)) + "\n")
+    monkeypatch.setattr(trainers.sar, "Progress", partial(Progress, every=0.0))
+    large = make_trainer(env, env.base / "large_bank", "TRAINER.SAR.NOVEL_SOURCE", str(bank))
+    capsys.readouterr()
+    large.build_sar()
+    out = capsys.readouterr().out
+    for stage in ("tokenizing prompts", "tokenizing hand-crafted prompts",
+                  "embedding hand-crafted prompts"):
+        assert f"SAR bank: {stage}: " in out, out
+    assert "embedding hand-crafted prompts: 3,005 of 3,005 (100%)" in out  # 5 base + 3000
+    assert " left" in out
+    # the bank is kept as token ids: the model holds as much as with a bank of 16
+    assert sum(b.numel() for b in large.model.buffers()) == buffers
+    assert tuple(large.sar_bank.tokenized.shape) == (3000, 77)
+    terms, output = large.compute_loss(*first_batch(large))
+    assert output.text_features.shape[0] == N_BASE + 100 and torch.isfinite(terms["loss_sar"])
 
 
 @pytest.mark.parametrize("opts,key", [

@@ -802,11 +802,11 @@ def test_grid_gives_each_point_its_tag_and_one_table(env, tmp_path):
                 "--stage", "train", "--grid", "TRAINER.SAR.WEIGHT=3", env=e, check=0)
     assert "/vit_b16_ctxv1_abl_weight3/seed1" in proc.stdout
     bad_specs = ("WEIGHT", "TRAINER.SAR.WEIGHT=", "trainer.sar.weight=1,2",
-                 "TRAINER.SAR.WEIGHT=1,,2")
+                 "TRAINER.SAR.WEIGHT=1,,2", "TRAINER.SAR.WEIGHT=1.0,2.0,")
     for bad in bad_specs:
         proc = bash("run_experiments.sh", "coop_sar", "base2new", "--grid", bad, env=env)
-        assert proc.returncode == 2
-        assert "--grid" in proc.stderr
+        assert proc.returncode == 2, bad
+        assert proc.stderr.startswith(f"error: --grid '{bad}'") or "--grid" in proc.stderr
     proc = bash("run_experiments.sh", "coop_sar", "base2new", "--grid", "TRAINER.SAR.WEIGHT=1,2",
                 "--count", env=env, check=2)  # fmt: skip
     assert "for Slurm, submit an array per point" in proc.stderr
@@ -1140,3 +1140,122 @@ def test_scripts_run_with_the_default_python(env):
     e = {k: v for k, v in env.items() if k != "PYTHON"}
     proc = bash("coop/base2new_train.sh", "eurosat", "1", env={**e, "DRY_RUN": "1"}, check=0)
     assert proc.stdout.startswith("python3 train.py "), proc.stderr
+
+
+# --- the runner stops when told, and its jobs die with it -------------------------------------
+
+
+def real_run_env(tmp_path):
+    """The real train.py on a synthetic EuroSAT with the tiny CLIP; opts for a run that trains
+    until it is stopped, saving a checkpoint every epoch."""
+    from datasets.synthetic import write_synthetic_root
+    from tools.make_tiny_clip import write_tiny_clip
+
+    write_synthetic_root(str(tmp_path / "data"), datasets=["EuroSAT"])
+    ckpt = write_tiny_clip(str(tmp_path / "tiny_clip.pt")) or str(tmp_path / "tiny_clip.pt")
+    e = {k: v for k, v in os.environ.items() if k not in ENV_KNOBS}
+    e.update(DATA=str(tmp_path / "data"), OUTPUT=str(tmp_path / "output"), PYTHON=sys.executable,
+             OMP_NUM_THREADS="1")  # fmt: skip
+    opts = ["MODEL.BACKBONE.NAME", str(ckpt), "INPUT.SIZE", "(32, 32)", "DATASET.NUM_SHOTS", "2",
+            "DATALOADER.NUM_WORKERS", "0", "USE_CUDA", "False", "TRAIN.CHECKPOINT_FREQ", "1"]
+    return e, opts
+
+
+def start_runner(env, *args):
+    """The runner in a session of its own, SIGINT at its default as in a terminal."""
+    import signal
+
+    return subprocess.Popen(
+        ["bash", os.path.join(SCRIPTS, "run_experiments.sh"), *args], env=env, cwd=REPO,
+        text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))  # fmt: skip
+
+
+def wait_for_checkpoint(run_dir, process, timeout=180):
+    import time
+
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        log = run_dir / "log.txt"
+        if log.exists() and "Checkpoint saved" in log.read_text(errors="replace"):
+            return
+        assert process.poll() is None, process.communicate()
+        time.sleep(0.2)
+    raise AssertionError(f"no checkpoint in {run_dir} after {timeout} s")
+
+
+def processes_naming(text):
+    """PIDs of live (not zombie) processes whose command line holds ``text``."""
+    found = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                cmdline = f.read()
+            with open(f"/proc/{pid}/stat", "rb") as f:
+                state = f.read().rsplit(b")", 1)[1].split()[0]
+        except OSError:
+            continue
+        if text.encode() in cmdline and state != b"Z":
+            found.append(int(pid))
+    return found
+
+
+def end_all(pids):
+    import signal
+
+    for pid in pids:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+
+def test_kill_9_of_the_pool_runner_ends_its_train_py_and_the_rerun_resumes(tmp_path):
+    import signal
+    import time
+
+    e, opts = real_run_env(tmp_path)
+    args = ["coop", "fewshot", "--datasets", "eurosat", "--seeds", "1", "--no-table"]
+    run_dir = tmp_path / "output/fewshot/eurosat/shots_4/CoOp/vit_b16_ctxv1/seed1"
+    runner = start_runner(e, *args, "--gpus", "0", "--", *opts, "OPTIM.MAX_EPOCH", "100000")
+    try:
+        wait_for_checkpoint(run_dir, runner)
+        assert processes_naming(str(run_dir))
+        runner.send_signal(signal.SIGKILL)
+        runner.wait(timeout=20)
+        deadline = time.time() + 30
+        while processes_naming(str(run_dir)) and time.time() < deadline:
+            time.sleep(0.2)
+        assert processes_naming(str(run_dir)) == [], "a train.py outlived its runner"
+    finally:
+        end_all(processes_naming(str(run_dir)))
+    log = (tmp_path / "output/logs/CoOp/fewshot/eurosat_seed1.log").read_text()
+    assert "has ended: stopping" in log and "interrupted by SIGTERM" in log
+    again = bash("run_experiments.sh", *args, "--gpus", "0", "--", *opts, "OPTIM.MAX_EPOCH", "1",
+                 env=e, check=0)  # fmt: skip
+    assert "done: eurosat seed 1" in again.stderr
+    assert "will resume training" in (tmp_path / "output/logs/CoOp/fewshot/eurosat_seed1.log"
+                                      ).read_text()
+
+
+def test_ctrl_c_stops_the_sequential_runner_at_once_and_the_rerun_resumes(tmp_path):
+    import signal
+
+    e, opts = real_run_env(tmp_path)
+    args = ["coop", "fewshot", "--datasets", "eurosat", "--seeds", "1 2", "--no-table"]
+    seed_dir = tmp_path / "output/fewshot/eurosat/shots_4/CoOp/vit_b16_ctxv1"
+    runner = start_runner(e, *args, "--", *opts, "OPTIM.MAX_EPOCH", "100000")
+    try:
+        wait_for_checkpoint(seed_dir / "seed1", runner)
+        os.killpg(runner.pid, signal.SIGINT)  # what Ctrl-C in the terminal does
+        _, err = runner.communicate(timeout=90)
+    finally:
+        if runner.poll() is None:
+            os.killpg(runner.pid, signal.SIGKILL)
+        end_all(processes_naming(str(seed_dir)))
+    assert runner.returncode == 130, err
+    assert err.strip().splitlines()[-1].startswith("error: interrupted by SIGINT")
+    assert not (seed_dir / "seed2").exists() and "job failed" not in err
+    again = bash("run_experiments.sh", *args, "--seeds", "1", "--", *opts, "OPTIM.MAX_EPOCH", "1",
+                 env=e, check=0)  # fmt: skip
+    assert "will resume training" in again.stdout + again.stderr

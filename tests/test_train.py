@@ -186,6 +186,20 @@ def test_another_trainers_yaml_warns(setup, capsys, tmp_path):
     assert "does not read" not in capsys.readouterr().err
 
 
+def test_sar_keys_on_the_command_line_of_a_non_sar_trainer_warn(setup, capsys, tmp_path):
+    root, clip, _ = setup
+    common = ["--root", root, *EUROSAT, "--no-train", "MODEL.BACKBONE.NAME", clip, *TINY_OPTS,
+              "TRAINER.SAR.WEIGHT", "2.0"]
+    assert train.main([*COOP, "--output-dir", str(tmp_path / "a"), *common]) == 0
+    line = ("Warning: the command line sets TRAINER.SAR.WEIGHT, which CoOp does not read (it is "
+            "another trainer's key?)")
+    assert line in capsys.readouterr().err
+    assert line in (tmp_path / "a" / "log.txt").read_text()
+    sar = ["--trainer", "CoOp_SAR", "--config-file", "configs/trainers/CoOp/vit_b16_ctxv1.yaml"]
+    assert train.main([*sar, "--output-dir", str(tmp_path / "b"), *common]) == 0
+    assert "does not read" not in capsys.readouterr().err
+
+
 def test_eval_only_says_what_the_model_dir_holds(setup, capsys, tmp_path):
     root, clip, _ = setup
     model_dir = tmp_path / "coop_run"

@@ -133,15 +133,25 @@ def unread_trainer_nodes(config_file, trainer_class):
     MaPLe YAML given to ``--trainer CoOp`` would otherwise train CoOp on CoOp's defaults."""
     import yaml
 
+    from trainers.yaml_config import load_yaml
+
     try:
-        with open(config_file, encoding="utf-8") as f:
-            data = yaml.safe_load(f)
-    except (OSError, yaml.YAMLError):
+        data = load_yaml(config_file)
+    except (OSError, ValueError, yaml.YAMLError):
         return []  # the merge reports an unreadable file
     trainer = data.get("TRAINER") if isinstance(data, dict) else None
     if not isinstance(trainer, dict):
         return []
     return sorted(set(trainer) - trainer_nodes(trainer_class))
+
+
+def unread_opt_keys(opts, trainer_class):
+    """The ``TRAINER.<NODE>.<KEY>`` opts of a command line whose node the trainer never reads:
+    ``--trainer CoOp ... TRAINER.SAR.WEIGHT 2.0`` would otherwise train plain CoOp in silence."""
+    read = trainer_nodes(trainer_class)
+    keys = [str(key) for key in list(opts or [])[0::2]]
+    return [key for key in keys
+            if key.count(".") >= 2 and key.startswith("TRAINER.") and key.split(".")[1] not in read]
 
 
 def all_keys(cfg, prefix=""):

@@ -23,8 +23,8 @@ import io
 import json
 import os
 import re
+import secrets
 import shutil
-import tempfile
 
 import numpy as np
 import torch
@@ -239,12 +239,26 @@ def discard(entry):
     shutil.rmtree(trash, ignore_errors=True)
 
 
+def make_temp_dir(root):
+    """A new ``.tmp-<hex>`` folder in ``root`` with the mode ``mkdir`` gives (0777 less the
+    umask): ``tempfile.mkdtemp`` makes 0700 and the rename keeps it, so the other users of a
+    shared cache could not read the entry."""
+    for _ in range(100):
+        path = os.path.join(root, f".tmp-{secrets.token_hex(6)}")
+        try:
+            os.mkdir(path, 0o777)
+            return path
+        except FileExistsError:
+            continue
+    raise FileExistsError(f"cannot create a temporary folder in {root}")
+
+
 def store_entry(entry, key, features, labels):
     """Write an entry atomically; if another job renamed its entry in first, keep that one."""
     root = os.path.dirname(entry)
     try:
         os.makedirs(root, exist_ok=True)
-        tmp = tempfile.mkdtemp(prefix=".tmp-", dir=root)
+        tmp = make_temp_dir(root)
     except OSError as error:
         raise OSError(f"TEST.FEATURE_CACHE {root}: cannot write there ({error.strerror})") from None
     try:

@@ -11,6 +11,8 @@ import torch
 from open_clip.tokenizer import tokenize as _open_clip_tokenize
 from open_clip.zero_shot_metadata import OPENAI_IMAGENET_TEMPLATES
 
+from trainers.progress import advance
+
 # The per-dataset hand-crafted templates of CoOp's zero-shot CLIP (CoOp's trainers/zsclip.py);
 # the ImageNet variants use ImageNet's. The other repositories' Dassl forks share it.
 DATASET_TEMPLATES = {
@@ -53,15 +55,31 @@ MAX_WORD_INIT = 4  # MaPLe / PromptSRC take CTX_INIT's words only for N_CTX <= 4
 CONTEXT_LENGTH = 77  # CLIP's text context, SOS and EOS included
 
 
-def tokenize(texts):
-    return _open_clip_tokenize(list(texts))
+TOKENIZE_CHUNK = 4096  # texts per tokenizer call when a pass reports progress
 
 
-def check_prompt_lengths(texts, names):
+def tokenize(texts, progress=None, context_length=CONTEXT_LENGTH):
+    """Token ids (N, context_length); in chunks that advance ``progress`` (trainers/progress.py)
+    when one is given, since a bank of 10^5 names takes minutes."""
+    texts = list(texts)
+    if progress is None or len(texts) <= TOKENIZE_CHUNK:
+        ids = _open_clip_tokenize(texts, context_length=context_length)
+        advance(progress, len(texts))
+        return ids
+    chunks = []
+    for start in range(0, len(texts), TOKENIZE_CHUNK):
+        chunk = texts[start : start + TOKENIZE_CHUNK]
+        chunks.append(_open_clip_tokenize(chunk, context_length=context_length))
+        progress.advance(len(chunk))
+    return torch.cat(chunks)
+
+
+def check_prompt_lengths(texts, names, progress=None):
     """Refuse prompts longer than CLIP's context: the tokenizer would cut them silently, and
     what it cuts is the class name, so every class would get the same prompt. ``names[i]``
-    says what ``texts[i]`` is, for the message."""
-    probe = _open_clip_tokenize(list(texts), context_length=CONTEXT_LENGTH + 1)
+    says what ``texts[i]`` is, for the message. Returns the token ids (N, 77), so that the
+    prompts are tokenized once."""
+    probe = tokenize(texts, progress, context_length=CONTEXT_LENGTH + 1)
     too_long = (probe[:, -1] != 0).nonzero().flatten().tolist()
     if too_long:
         first = too_long[0]
@@ -71,6 +89,7 @@ def check_prompt_lengths(texts, names):
             f"text context holds {CONTEXT_LENGTH} ({len(too_long)} of {len(texts)} prompts too "
             "long): lower N_CTX or shorten CTX_INIT"
         )
+    return probe[:, :CONTEXT_LENGTH]  # nothing was cut: the same ids as a 77-token pass
 
 
 def clean_classname(name):
@@ -175,19 +194,8 @@ class ClassTokens:
 
     @classmethod
     def build(cls, clip_model, classnames, prompt_prefix, n_ctx):
-        names = [clean_classname(name) for name in classnames]
-        texts = [f"{prompt_prefix} {name}." for name in names]
-        check_prompt_lengths(texts, [f"the prompt of class {n!r} (N_CTX {n_ctx})" for n in names])
-        tokenized = tokenize(texts)
-        embedding = embed_tokens(clip_model, tokenized)
-        name_lens = [len(tokenize([name])[0].nonzero()) - 2 for name in names]
-        return cls(
-            tokenized=tokenized,
-            prefix=embedding[:, :1].clone(),
-            suffix=embedding[:, 1 + n_ctx :].clone(),
-            name_lens=name_lens,
-            max_len=int(tokenized.argmax(dim=-1).max().item()) + 1,
-        )
+        ids = PromptIds.build(classnames, prompt_prefix, n_ctx)
+        return ids.embedded(clip_model, torch.arange(len(ids.name_lens)))
 
     def __len__(self):
         return self.tokenized.shape[0]
@@ -216,6 +224,47 @@ class ClassTokens:
     def to(self, device):
         return ClassTokens(self.tokenized.to(device), self.prefix.to(device),
                            self.suffix.to(device), self.name_lens, self.max_len)
+
+
+@dataclass
+class PromptIds:
+    """The token ids of a set of class prompts, before embedding; a novel bank keeps only these.
+
+    A bank's embedded prompts would take N x 77 x D values (24 GB in fp16 for 300,000 names
+    at D = 512), its token ids 77 integers per name; a step embeds only the M names it draws.
+    """
+
+    tokenized: torch.Tensor  # (N, 77)
+    name_lens: list
+    max_len: int
+    n_ctx: int
+
+    @classmethod
+    def build(cls, classnames, prompt_prefix, n_ctx, progress=None):
+        """``progress`` counts two tokenizer passes per class: the prompt and the bare name."""
+        names = [clean_classname(name) for name in classnames]
+        texts = [f"{prompt_prefix} {name}." for name in names]
+        labels = [f"the prompt of class {n!r} (N_CTX {n_ctx})" for n in names]
+        tokenized = check_prompt_lengths(texts, labels, progress)
+        name_lens = ((tokenize(names, progress) != 0).sum(dim=-1) - 2).tolist()
+        max_len = int(tokenized.argmax(dim=-1).max().item()) + 1
+        return cls(tokenized, name_lens, max_len, n_ctx)
+
+    def __len__(self):
+        return self.tokenized.shape[0]
+
+    def embedded(self, clip_model, index):
+        """The ClassTokens of rows ``index``; ``max_len`` stays the bound of the whole set."""
+        index_list = index.tolist() if torch.is_tensor(index) else list(index)
+        tokenized = self.tokenized[torch.as_tensor(index_list, dtype=torch.long)]
+        embedding = embed_tokens(clip_model, tokenized)
+        return ClassTokens(
+            tokenized=tokenized.to(embedding.device),
+            prefix=embedding[:, :1].clone(),
+            suffix=embedding[:, 1 + self.n_ctx :].clone(),
+            name_lens=[self.name_lens[i] for i in index_list],
+            max_len=self.max_len,
+        )
 
 
 def assemble_prompts(ctx, tokens, position="end"):

@@ -15,14 +15,14 @@ never builds it, so evaluating a checkpoint never needs the bank.
 import torch
 
 from trainers.novel_bank import load_novel_bank
-from trainers.prompts import ClassTokens, hand_crafted_texts
+from trainers.progress import Progress
+from trainers.prompts import PromptIds, hand_crafted_texts
 from trainers.text_encoder import hand_crafted_features
 
 DIVERGENCES = ("kl", "mse")
 ROW_SETS = ("all", "novel", "base")
 TEMPLATES = ("dataset", "ensemble")
 SAMPLER_STREAM = 0x9E3779B1  # odd 32-bit multiplier: SAR's seeds differ from the global RNG's
-NOVEL_PREFIX = "novel_"  # buffer-name prefix of the bank's class tokens in the prompt learner
 
 
 def sar_loss(G, H, n_base, temperature=0.01, divergence="kl", rows="all"):
@@ -191,6 +191,7 @@ class SARMixin:
     """
 
     sar = None
+    sar_bank = None  # the bank's PromptIds
     extra_cfg_nodes = ("SAR",)  # read by trainers.config.trainer_nodes
 
     def check_cfg(self, cfg):
@@ -220,13 +221,18 @@ class SARMixin:
                                seed=max(cfg.SEED, 0), logger=print)
         model = self.model
         learner = getattr(model, self.learnable_module)
-        # the learner's own prompt text: MaPLe's keeps words after the context ("of a {}.")
-        tokens = ClassTokens.build(model.text_encoder, bank, learner.prompt_prefix, learner.n_ctx)
-        learner.register_class_tokens(tokens.to(self.device), persistent=False, name=NOVEL_PREFIX)
+        # the learner's own prompt text: MaPLe's keeps words after the context ("of a {}.");
+        # token ids only: a step embeds the names it draws (memory O(bank), not O(bank x 77 x D))
+        self.sar_bank = PromptIds.build(bank, learner.prompt_prefix, learner.n_ctx,
+                                        Progress("SAR bank: tokenizing prompts", 2 * len(bank)))
         table = self.hand_crafted_table(cfg)  # the method's own: KgCoOp's for KgCoOp_SAR
         texts = hand_crafted_texts(base + bank, cfg.DATASET.NAME, sar_cfg.TEMPLATE, table)
         template = sar_cfg.TEMPLATE + (f" ({table} table)" if sar_cfg.TEMPLATE == "dataset" else "")
-        features = hand_crafted_features(model.text_encoder, texts).to(self.device)
+        count = sum(map(len, texts))
+        progress = (Progress("SAR bank: tokenizing hand-crafted prompts", count),
+                    Progress("SAR bank: embedding hand-crafted prompts", count))
+        features = hand_crafted_features(model.text_encoder, texts, progress=progress)
+        features = features.to(self.device)
         seed = cfg.SEED if cfg.SEED >= 0 else torch.Generator().seed()
         logit_scale = model.logit_scale.exp().item()
         self.sar = SARRegularizer(features, len(base), sar_cfg, seed, logit_scale=logit_scale)
@@ -244,8 +250,8 @@ class SARMixin:
         if self.sar is None:
             raise RuntimeError("SAR is not built: train() builds it (or call build_sar())")
         index = self.sar.sample()
-        learner = getattr(self.model, self.learnable_module)
-        novel = learner.class_tokens(NOVEL_PREFIX).select(index) if len(index) else None
+        text_encoder = self.model.text_encoder
+        novel = self.sar_bank.embedded(text_encoder, index) if len(index) else None
         terms, output = super().compute_loss(image, label, extra_classes=novel)
         terms["loss_sar"] = self.sar.loss(output.text_features, index)
         return terms, output

@@ -10,6 +10,7 @@ import torch
 import torch.nn as nn
 from torch.utils.checkpoint import checkpoint
 
+from trainers.progress import advance
 from trainers.prompts import tokenize
 
 
@@ -97,14 +98,16 @@ class TextEncoder(nn.Module):
         return min(-(-max_len // self.length_multiple) * self.length_multiple, full)
 
     @torch.no_grad()
-    def encode_tokens(self, tokenized, chunk_size=1000):
-        """Frozen features of plain token ids (hand-crafted prompts), chunked to bound memory."""
+    def encode_tokens(self, tokenized, chunk_size=1000, progress=None):
+        """Frozen features of plain token ids (hand-crafted prompts), chunked to bound memory;
+        each chunk advances ``progress`` (trainers/progress.py) if one is given."""
         device = self.positional_embedding.device
         features = []
         for start in range(0, tokenized.shape[0], chunk_size):
             chunk = tokenized[start : start + chunk_size].to(device)
             # forward, not __call__: a one-off frozen pass need not go through torch.compile
             features.append(self.forward(self.token_embedding(chunk), chunk).float())
+            advance(progress, chunk.shape[0])
         return torch.cat(features)
 
 
@@ -117,15 +120,17 @@ def text_checkpointing(cfg):
 
 
 @torch.no_grad()
-def hand_crafted_features(text_encoder, texts_per_class, normalize_each=True):
+def hand_crafted_features(text_encoder, texts_per_class, normalize_each=True, progress=None):
     """Normalized frozen features per class; several templates per class are averaged (ensemble).
 
     ``normalize_each``: average unit vectors (CLIP's ensembling) or, False, the raw features, as
-    PromptSRC's teacher does.
+    PromptSRC's teacher does. ``progress``: (tokenizing, encoding) Progress lines, for a pass
+    over a large bank.
     """
     n_templates = len(texts_per_class[0])
     flat = [text for texts in texts_per_class for text in texts]
-    features = text_encoder.encode_tokens(tokenize(flat))
+    tokenizing, encoding = progress or (None, None)
+    features = text_encoder.encode_tokens(tokenize(flat, tokenizing), progress=encoding)
     if normalize_each:
         features = features / features.norm(dim=-1, keepdim=True)
     features = features.view(len(texts_per_class), n_templates, -1).mean(dim=1)
