@@ -18,7 +18,7 @@ from trainers.novel_bank import load_novel_bank
 from trainers.prompts import ClassTokens, hand_crafted_texts
 from trainers.text_encoder import hand_crafted_features
 
-DIVERGENCES = ("kl", "mse")
+DIVERGENCES = ("kl", "mse", "js")
 ROW_SETS = ("all", "novel", "base")
 TEMPLATES = ("dataset", "ensemble")
 SAMPLER_STREAM = 0x9E3779B1  # odd 32-bit multiplier: SAR's seeds differ from the global RNG's
@@ -57,6 +57,13 @@ def sar_loss(G, H, n_base, temperature=0.01, divergence="kl", rows="all"):
             log_p_h = _log_softmax_off_diagonal(S_h, diagonal, temperature)
             log_p_g = _log_softmax_off_diagonal(S_g, diagonal, temperature)
             per_row = (log_p_h.exp() * (log_p_h - log_p_g)).masked_fill(diagonal, 0).sum(-1)
+        elif divergence == "js":
+            p_h = _log_softmax_off_diagonal(S_h, diagonal, temperature).exp().masked_fill(diagonal, 0)
+            p_g = _log_softmax_off_diagonal(S_g, diagonal, temperature).exp().masked_fill(diagonal, 0)
+            m = 0.5 * (p_h + p_g)
+            def kl(p, q):
+                return (p * (torch.log(p.clamp_min(1e-30)) - torch.log(q.clamp_min(1e-30)))).sum(-1)
+            per_row = 0.5 * kl(p_h.expand_as(m), m) + 0.5 * kl(p_g, m)
         else:
             per_row = (S_g - S_h).pow(2).masked_fill(diagonal, 0).sum(-1) / (n - 1)
         return per_row[..., selected].mean()
@@ -116,7 +123,7 @@ def check_sar_cfg(cfg, cfg_node):
         if sar[key] not in choices:
             raise ValueError(f"TRAINER.SAR.{key} must be one of {', '.join(choices)}, "
                              f"got {sar[key]!r}")
-    if not _is_auto(sar.TEMPERATURE) and not (
+    if sar.TEMPERATURE != "spread" and not _is_auto(sar.TEMPERATURE) and not (
             isinstance(sar.TEMPERATURE, (int, float)) and sar.TEMPERATURE > 0):
         raise ValueError(f"TRAINER.SAR.TEMPERATURE must be > 0 or auto, got {sar.TEMPERATURE!r}")
     if not float(sar.WEIGHT) >= 0:
@@ -129,6 +136,20 @@ def check_sar_cfg(cfg, cfg_node):
     if cfg.TRAINER[cfg_node].get("CSC", False):
         raise ValueError(f"TRAINER.{cfg_node}.CSC True learns a context per training class only, "
                          "so SAR's novel classes have none: set it False")
+
+
+def trace_line(epoch, batch, terms, params):
+    """TRAINER.SAR.TRACE: one line per step with each term, the gradient norm it alone sends
+    into the prompt parameters, and their norm; it is how a collapse is read (docs/toy_world.md).
+    Costs one extra backward pass per term, so it is off by default."""
+    params = [p for p in params if p.requires_grad]
+    fields = [f"SAR trace: epoch {epoch + 1} batch {batch + 1}"]
+    for name, term in terms.items():
+        grads = torch.autograd.grad(term, params, retain_graph=True, allow_unused=True)
+        norm = torch.sqrt(sum(g.float().pow(2).sum() for g in grads if g is not None))
+        fields.append(f"{name} {term.item():.4g} grad {float(norm):.4g}")
+    prompt_norm = torch.sqrt(sum(p.detach().float().pow(2).sum() for p in params))
+    return " | ".join(fields + [f"prompt norm {float(prompt_norm):.4g}"])
 
 
 class SARRegularizer:
@@ -146,9 +167,21 @@ class SARRegularizer:
         self.bank_size = features.shape[0] - n_base
         self.num_novel = int(sar_cfg.NUM_NOVEL)
         self.weight = float(sar_cfg.WEIGHT)
-        self.temperature = resolve_temperature(sar_cfg.TEMPERATURE, logit_scale)
+        if sar_cfg.TEMPERATURE != "spread":
+            self.temperature = resolve_temperature(sar_cfg.TEMPERATURE, logit_scale)
         self.divergence = sar_cfg.DIVERGENCE
         self.rows = sar_cfg.ROWS
+        self.trace = bool(sar_cfg.get("TRACE", False))
+        self.warmup = int(sar_cfg.get("X_WARMUP", 0))
+        self.sar_clip = float(sar_cfg.get("X_SAR_CLIP", 0))
+        self.grad_clip = float(sar_cfg.get("X_GRAD_CLIP", 0))
+        self.adaptive_clip = float(sar_cfg.get("X_ADAPTIVE_CLIP", 0))
+        self.grad_ema = None
+        if sar_cfg.TEMPERATURE == "spread":
+            H = features.float()
+            S = H @ H.t()
+            off = S[~torch.eye(len(S), dtype=torch.bool, device=S.device)]
+            self.temperature = float(off.std())
         self.seed = seed
         self.generator = torch.Generator()
         self.start_epoch(0)
@@ -231,6 +264,20 @@ class SARMixin:
               f"divergence {self.sar.divergence}, rows {self.sar.rows}, "
               f"template {template}, {len(base)} base classes")
 
+    def model_update(self, names=None):
+        params = [p for p in getattr(self.model, self.learnable_module).parameters()
+                  if p.requires_grad]
+        if self.sar.grad_clip:
+            torch.nn.utils.clip_grad_norm_(params, self.sar.grad_clip)
+        if self.sar.adaptive_clip:
+            norm = float(torch.sqrt(sum(p.grad.pow(2).sum() for p in params if p.grad is not None)))
+            ema = self.sar.grad_ema
+            if ema is not None and norm > self.sar.adaptive_clip * ema:
+                torch.nn.utils.clip_grad_norm_(params, self.sar.adaptive_clip * ema)
+                norm = self.sar.adaptive_clip * ema
+            self.sar.grad_ema = norm if ema is None else 0.9 * ema + 0.1 * norm
+        super().model_update(names)
+
     def compute_loss(self, image, label, extra_classes=None):
         if extra_classes is not None:
             raise TypeError("SARMixin supplies extra_classes itself; list it first among the bases")
@@ -241,4 +288,16 @@ class SARMixin:
         novel = learner.class_tokens(NOVEL_PREFIX).select(index) if len(index) else None
         terms, output = super().compute_loss(image, label, extra_classes=novel)
         terms["loss_sar"] = self.sar.loss(output.text_features, index)
+        if self.sar.warmup:
+            terms["loss_sar"] = terms["loss_sar"] * min(1.0, (self.epoch + 1) / self.sar.warmup)
+        if self.sar.sar_clip:
+            params = [p for p in learner.parameters() if p.requires_grad]
+            norms = []
+            for term in (terms["loss_ce"], terms["loss_sar"]):
+                grads = torch.autograd.grad(term, params, retain_graph=True, allow_unused=True)
+                norms.append(torch.sqrt(sum(g.pow(2).sum() for g in grads if g is not None)))
+            factor = (self.sar.sar_clip * norms[0] / norms[1].clamp_min(1e-12)).clamp(max=1.0)
+            terms["loss_sar"] = terms["loss_sar"] * factor.detach()
+        if self.sar.trace:
+            print(trace_line(self.epoch, self.batch_idx, terms, list(learner.parameters())))
         return terms, output
