@@ -12,13 +12,15 @@ text path once over base + those M classes. SAR is a training-time regularizer: 
 never builds it, so evaluating a checkpoint never needs the bank.
 """
 
+import math
+
 import torch
 
 from trainers.novel_bank import load_novel_bank
 from trainers.prompts import ClassTokens, hand_crafted_texts
 from trainers.text_encoder import hand_crafted_features
 
-DIVERGENCES = ("kl", "mse", "js")
+DIVERGENCES = ("kl", "mse")
 ROW_SETS = ("all", "novel", "base")
 TEMPLATES = ("dataset", "ensemble")
 SAMPLER_STREAM = 0x9E3779B1  # odd 32-bit multiplier: SAR's seeds differ from the global RNG's
@@ -57,13 +59,6 @@ def sar_loss(G, H, n_base, temperature=0.01, divergence="kl", rows="all"):
             log_p_h = _log_softmax_off_diagonal(S_h, diagonal, temperature)
             log_p_g = _log_softmax_off_diagonal(S_g, diagonal, temperature)
             per_row = (log_p_h.exp() * (log_p_h - log_p_g)).masked_fill(diagonal, 0).sum(-1)
-        elif divergence == "js":
-            p_h = _log_softmax_off_diagonal(S_h, diagonal, temperature).exp().masked_fill(diagonal, 0)
-            p_g = _log_softmax_off_diagonal(S_g, diagonal, temperature).exp().masked_fill(diagonal, 0)
-            m = 0.5 * (p_h + p_g)
-            def kl(p, q):
-                return (p * (torch.log(p.clamp_min(1e-30)) - torch.log(q.clamp_min(1e-30)))).sum(-1)
-            per_row = 0.5 * kl(p_h.expand_as(m), m) + 0.5 * kl(p_g, m)
         else:
             per_row = (S_g - S_h).pow(2).masked_fill(diagonal, 0).sum(-1) / (n - 1)
         return per_row[..., selected].mean()
@@ -123,11 +118,14 @@ def check_sar_cfg(cfg, cfg_node):
         if sar[key] not in choices:
             raise ValueError(f"TRAINER.SAR.{key} must be one of {', '.join(choices)}, "
                              f"got {sar[key]!r}")
-    if sar.TEMPERATURE != "spread" and not _is_auto(sar.TEMPERATURE) and not (
+    if not _is_auto(sar.TEMPERATURE) and not (
             isinstance(sar.TEMPERATURE, (int, float)) and sar.TEMPERATURE > 0):
         raise ValueError(f"TRAINER.SAR.TEMPERATURE must be > 0 or auto, got {sar.TEMPERATURE!r}")
     if not float(sar.WEIGHT) >= 0:
         raise ValueError(f"TRAINER.SAR.WEIGHT must be >= 0, got {sar.WEIGHT!r}")
+    if not float(sar.GRAD_CLIP) >= 0 or 0 < float(sar.GRAD_CLIP) <= 1:
+        raise ValueError(f"TRAINER.SAR.GRAD_CLIP must be 0 (off) or > 1 (a multiple of the "
+                         f"running mean gradient norm), got {sar.GRAD_CLIP!r}")
     if isinstance(sar.NUM_NOVEL, bool) or not isinstance(sar.NUM_NOVEL, int) or sar.NUM_NOVEL < -1:
         raise ValueError(f"TRAINER.SAR.NUM_NOVEL must be an integer >= -1 (-1 = the whole bank), "
                          f"got {sar.NUM_NOVEL!r}")
@@ -138,18 +136,53 @@ def check_sar_cfg(cfg, cfg_node):
                          "so SAR's novel classes have none: set it False")
 
 
+class GradientGuard:
+    """TRAINER.SAR.GRAD_CLIP, our reading (the paper has none): no step's gradient into the
+    prompt parameters may exceed GRAD_CLIP times the running mean of the norms before it.
+
+    Why: on a checkpoint whose logit scale is larger than the one its features were learned
+    under, cross-entropy's gradient grows for a few epochs and then jumps about 13-fold in one
+    batch; that single step throws the context into a degenerate corner that L_SAR, at any tau,
+    cannot pull it back from (docs/toy_world.md, "SAR stability"). The bound is relative to the
+    run's own gradients, so it needs no value per model; an ordinary step is never touched. The
+    mean restarts with the process (a resumed run's first step is not bounded).
+    """
+
+    SHARE = 0.1  # weight of the newest norm in the running mean (about the last ten steps)
+
+    def __init__(self, ratio):
+        self.ratio = float(ratio)
+        self.mean = None
+
+    @torch.no_grad()
+    def __call__(self, params):
+        """Scale the gradients of ``params`` in place if their norm is out of bounds; returns
+        the norm the step is taken with (None when off or without gradients)."""
+        params = [p for p in params if p.grad is not None]
+        if not self.ratio or not params:
+            return None
+        norm = float(torch.sqrt(sum(p.grad.pow(2).sum() for p in params)))
+        if not math.isfinite(norm):
+            return norm  # amp's scaler skips this step; keep the mean clean
+        if self.mean is not None and norm > self.ratio * self.mean:
+            torch.nn.utils.clip_grad_norm_(params, self.ratio * self.mean)
+            norm = self.ratio * self.mean
+        self.mean = norm if self.mean is None else (1 - self.SHARE) * self.mean + self.SHARE * norm
+        return norm
+
+
 def trace_line(epoch, batch, terms, params):
     """TRAINER.SAR.TRACE: one line per step with each term, the gradient norm it alone sends
-    into the prompt parameters, and their norm; it is how a collapse is read (docs/toy_world.md).
-    Costs one extra backward pass per term, so it is off by default."""
+    into the prompt parameters, and their norm: how a collapse is read (docs/toy_world.md).
+    It costs one extra backward pass per term, so it is off by default."""
     params = [p for p in params if p.requires_grad]
     fields = [f"SAR trace: epoch {epoch + 1} batch {batch + 1}"]
     for name, term in terms.items():
         grads = torch.autograd.grad(term, params, retain_graph=True, allow_unused=True)
-        norm = torch.sqrt(sum(g.float().pow(2).sum() for g in grads if g is not None))
-        fields.append(f"{name} {term.item():.4g} grad {float(norm):.4g}")
-    prompt_norm = torch.sqrt(sum(p.detach().float().pow(2).sum() for p in params))
-    return " | ".join(fields + [f"prompt norm {float(prompt_norm):.4g}"])
+        norm = math.sqrt(sum(float(g.float().pow(2).sum()) for g in grads if g is not None))
+        fields.append(f"{name} {term.item():.4g} grad {norm:.4g}")
+    prompt_norm = math.sqrt(sum(float(p.detach().float().pow(2).sum()) for p in params))
+    return " | ".join(fields + [f"prompt norm {prompt_norm:.4g}"])
 
 
 class SARRegularizer:
@@ -167,21 +200,11 @@ class SARRegularizer:
         self.bank_size = features.shape[0] - n_base
         self.num_novel = int(sar_cfg.NUM_NOVEL)
         self.weight = float(sar_cfg.WEIGHT)
-        if sar_cfg.TEMPERATURE != "spread":
-            self.temperature = resolve_temperature(sar_cfg.TEMPERATURE, logit_scale)
+        self.temperature = resolve_temperature(sar_cfg.TEMPERATURE, logit_scale)
         self.divergence = sar_cfg.DIVERGENCE
         self.rows = sar_cfg.ROWS
-        self.trace = bool(sar_cfg.get("TRACE", False))
-        self.warmup = int(sar_cfg.get("X_WARMUP", 0))
-        self.sar_clip = float(sar_cfg.get("X_SAR_CLIP", 0))
-        self.grad_clip = float(sar_cfg.get("X_GRAD_CLIP", 0))
-        self.adaptive_clip = float(sar_cfg.get("X_ADAPTIVE_CLIP", 0))
-        self.grad_ema = None
-        if sar_cfg.TEMPERATURE == "spread":
-            H = features.float()
-            S = H @ H.t()
-            off = S[~torch.eye(len(S), dtype=torch.bool, device=S.device)]
-            self.temperature = float(off.std())
+        self.guard = GradientGuard(sar_cfg.GRAD_CLIP)
+        self.trace = bool(sar_cfg.TRACE)
         self.seed = seed
         self.generator = torch.Generator()
         self.start_epoch(0)
@@ -262,21 +285,13 @@ class SARMixin:
               f"lambda = {self.sar.weight}, tau = {self.sar.temperature:.4g} "
               f"(TEMPERATURE {sar_cfg.TEMPERATURE}; logit scale {logit_scale:.1f}), "
               f"divergence {self.sar.divergence}, rows {self.sar.rows}, "
+              f"grad clip {self.sar.guard.ratio:g}x running mean (GRAD_CLIP; 0 = off), "
               f"template {template}, {len(base)} base classes")
 
-    def model_update(self, names=None):
-        params = [p for p in getattr(self.model, self.learnable_module).parameters()
-                  if p.requires_grad]
-        if self.sar.grad_clip:
-            torch.nn.utils.clip_grad_norm_(params, self.sar.grad_clip)
-        if self.sar.adaptive_clip:
-            norm = float(torch.sqrt(sum(p.grad.pow(2).sum() for p in params if p.grad is not None)))
-            ema = self.sar.grad_ema
-            if ema is not None and norm > self.sar.adaptive_clip * ema:
-                torch.nn.utils.clip_grad_norm_(params, self.sar.adaptive_clip * ema)
-                norm = self.sar.adaptive_clip * ema
-            self.sar.grad_ema = norm if ema is None else 0.9 * ema + 0.1 * norm
-        super().model_update(names)
+    def before_update(self):
+        """Bound the step (GradientGuard) once its gradients are in place (unscaled under amp)."""
+        super().before_update()
+        self.sar.guard(getattr(self.model, self.learnable_module).parameters())
 
     def compute_loss(self, image, label, extra_classes=None):
         if extra_classes is not None:
@@ -288,16 +303,6 @@ class SARMixin:
         novel = learner.class_tokens(NOVEL_PREFIX).select(index) if len(index) else None
         terms, output = super().compute_loss(image, label, extra_classes=novel)
         terms["loss_sar"] = self.sar.loss(output.text_features, index)
-        if self.sar.warmup:
-            terms["loss_sar"] = terms["loss_sar"] * min(1.0, (self.epoch + 1) / self.sar.warmup)
-        if self.sar.sar_clip:
-            params = [p for p in learner.parameters() if p.requires_grad]
-            norms = []
-            for term in (terms["loss_ce"], terms["loss_sar"]):
-                grads = torch.autograd.grad(term, params, retain_graph=True, allow_unused=True)
-                norms.append(torch.sqrt(sum(g.pow(2).sum() for g in grads if g is not None)))
-            factor = (self.sar.sar_clip * norms[0] / norms[1].clamp_min(1e-12)).clamp(max=1.0)
-            terms["loss_sar"] = terms["loss_sar"] * factor.detach()
         if self.sar.trace:
-            print(trace_line(self.epoch, self.batch_idx, terms, list(learner.parameters())))
+            print(trace_line(self.epoch, self.batch_idx, terms, learner.parameters()))
         return terms, output
