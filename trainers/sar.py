@@ -142,10 +142,10 @@ class GradientGuard:
 
     Why: on a checkpoint whose logit scale is larger than the one its features were learned
     under, cross-entropy's gradient grows for a few epochs and then jumps about 13-fold in one
-    batch; that single step throws the context into a degenerate corner that L_SAR, at any tau,
-    cannot pull it back from (docs/toy_world.md, "SAR stability"). The bound is relative to the
-    run's own gradients, so it needs no value per model; an ordinary step is never touched. The
-    mean restarts with the process (a resumed run's first step is not bounded).
+    batch; that single step throws the context into a degenerate corner that L_SAR at lambda 1
+    does not pull it back from (docs/toy_world.md, "SAR stability"). The bound is relative to
+    the run's own gradients, so it needs no value per model; a step within it is never touched.
+    The mean restarts with the process (a resumed run's first step is not bounded).
     """
 
     SHARE = 0.1  # weight of the newest norm in the running mean (about the last ten steps)
