@@ -315,3 +315,11 @@ def test_the_traced_collapse_no_longer_happens(stress100, tmp_path):
     guarded = sar_losses_from_epoch_20(stress100, tmp_path / "on")  # the YAML's defaults
     # bounded steps still let loss_sar rise, but L_SAR pulls the context back within the epoch
     assert guarded[-1] < 0.05, guarded
+
+
+def test_trace_logs_every_term_and_its_gradient_each_step(env):
+    out = env.base / "trace"
+    assert train.main(argv(env, "CoOp_SAR", out, opts=[
+        "TRAINER.SAR.NUM_NOVEL", "4", "TRAINER.SAR.TRACE", "True"])) == 0
+    lines = [line for line in read_log(out).splitlines() if line.startswith("SAR trace:")]
+    assert lines and all(" loss_sar " in line and "prompt norm" in line for line in lines)

@@ -317,5 +317,6 @@ class SARMixin:
         terms, output = super().compute_loss(image, label, extra_classes=novel)
         terms["loss_sar"] = self.sar.loss(output.text_features, index)
         if self.sar.trace:
+            learner = getattr(self.model, self.learnable_module)
             print(trace_line(self.epoch, self.batch_idx, terms, learner.parameters()))
         return terms, output
