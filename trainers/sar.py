@@ -15,7 +15,7 @@ never builds it, so evaluating a checkpoint never needs the bank.
 import torch
 
 from trainers.novel_bank import load_novel_bank
-from trainers.prompts import ClassTokens, hand_crafted_texts
+from trainers.prompts import hand_crafted_texts
 from trainers.text_encoder import hand_crafted_features
 
 DIVERGENCES = ("kl", "mse")
@@ -213,8 +213,9 @@ class SARMixin:
                                seed=max(cfg.SEED, 0), logger=print)
         model = self.model
         learner = getattr(model, self.learnable_module)
-        # the learner's own prompt text: MaPLe's keeps words after the context ("of a {}.")
-        tokens = ClassTokens.build(model.text_encoder, bank, learner.prompt_prefix, learner.n_ctx)
+        # the learner's own prompt text: MaPLe's keeps words after the context ("of a {}."),
+        # ATPrompt's puts its attribute blocks before it
+        tokens = learner.build_class_tokens(model.text_encoder, bank)
         learner.register_class_tokens(tokens.to(self.device), persistent=False, name=NOVEL_PREFIX)
         table = self.hand_crafted_table(cfg)  # the method's own: KgCoOp's for KgCoOp_SAR
         texts = hand_crafted_texts(base + bank, cfg.DATASET.NAME, sar_cfg.TEMPLATE, table)
