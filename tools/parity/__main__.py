@@ -7,7 +7,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 
-from tools.parity.audit import ARMS, FORKS, audit  # noqa: E402
+from tools.parity.audit import ARMS, BASELINES, FORKS, audit  # noqa: E402
 from tools.toy_world.bench import emit  # noqa: E402
 
 CONFIG_KEY = re.compile(r"[A-Z][A-Z0-9_]*(\.[A-Z0-9_]+)+")
@@ -30,8 +30,8 @@ def build_parser():
     parser.add_argument("--world", required=True, help="a folder written by tools.toy_world make")
     parser.add_argument("--upstream", required=True,
                         help="folder holding the fetched forks: CoOp, KgCoOp, "
-                             "multimodal-prompt-learning, PromptSRC, Dassl.pytorch")
-    parser.add_argument("--methods", nargs="+", default=list(FORKS), choices=list(FORKS))
+                             "multimodal-prompt-learning, PromptSRC, Dassl.pytorch, ATPrompt")
+    parser.add_argument("--methods", nargs="+", default=BASELINES, choices=list(FORKS))
     parser.add_argument("--seeds", nargs="+", type=int, default=[1, 2, 3, 4, 5])
     parser.add_argument("--out", required=True, help="output root of all three arms")
     parser.add_argument("--jobs", type=int, default=2, help="runs at a time, one thread each")
