@@ -3,7 +3,6 @@ the real train.py; upstream's YAML and command line; the tokens SAR's novel clas
 
 import inspect
 import os
-from types import SimpleNamespace
 
 import pytest
 import torch
@@ -12,7 +11,7 @@ import train
 import trainers.atprompt_trainers as atp_trainers
 from dassl.engine import TRAINER_REGISTRY
 from dassl.utils import load_checkpoint
-from tests.helpers import PROMPTSRC_TINY, eurosat_setup, read_log, train_argv, trainer_for
+from tests.helpers import PROMPTSRC_TINY, eurosat_with_bank, read_log, train_argv, trainer_for
 from trainers.atprompt import ATPromptMixin
 from trainers.prompts import tokenize
 from trainers.sar import NOVEL_PREFIX, SARMixin
@@ -33,10 +32,7 @@ PETS_WORDS = ["TRAINER.ATPROMPT.ATT_NUM", "2", "TRAINER.ATPROMPT.ATT1_TEXT", "pl
 
 @pytest.fixture(scope="module")
 def env(tmp_path_factory):
-    root, clip, base = eurosat_setup(tmp_path_factory, "atprompt")
-    bank = base / "bank.txt"
-    bank.write_text("\n".join(BANK) + "\n")
-    return SimpleNamespace(root=root, clip=clip, bank=str(bank), base=base)
+    return eurosat_with_bank(tmp_path_factory, "atprompt", BANK)
 
 
 def argv(env, trainer, out, flags=(), opts=()):

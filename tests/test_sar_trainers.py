@@ -1,7 +1,6 @@
 """The SAR trainers on the tiny CLIP and the synthetic EuroSAT, through the real train.py."""
 
 import os
-from types import SimpleNamespace
 
 import pytest
 import torch
@@ -14,7 +13,7 @@ from dassl.utils import load_checkpoint
 from tests.helpers import (
     PROMPTSRC_TINY,
     ROOT,
-    eurosat_setup,
+    eurosat_with_bank,
     read_log,
     train_argv,
     trainer_for,
@@ -44,10 +43,7 @@ TRAINERS = {  # SAR trainer: (its config file, the checkpoint folder of its base
 
 @pytest.fixture(scope="module")
 def env(tmp_path_factory):
-    root, clip, base = eurosat_setup(tmp_path_factory, "sar")
-    bank = base / "bank.txt"
-    bank.write_text("\n".join(TRAIN_BANK) + "\n")
-    return SimpleNamespace(root=root, clip=clip, bank=str(bank), base=base)
+    return eurosat_with_bank(tmp_path_factory, "sar", TRAIN_BANK)
 
 
 def argv(env, trainer, out, flags=(), opts=(), config=None):
