@@ -175,6 +175,7 @@ def mirror_data_root(source, target):
 
 def fewshot_lines(world, out, seeds, shots=16):
     """Per seed: do upstream's pickle and our JSON hold the same few-shot images, in order?"""
+    import launch.registration  # noqa: F401  (datasets/ needs an engine behind `import dassl`)
     from datasets.coop_format import load_json_file
     from datasets.upstream_cache import read_datum_pickle
 
