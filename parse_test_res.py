@@ -54,19 +54,12 @@ PAPER_DATASETS = {
     "eurosat": "EuroSAT",
     "ucf101": "UCF101",
 }
-# Column order when --methods is not given: each baseline followed by its SAR variant.
-TRAINER_ORDER = [
-    "ZeroshotCLIP",
-    "CoOp",
-    "CoOp_SAR",
-    "CoCoOp",
-    "CoCoOp_SAR",
-    "KgCoOp",
-    "KgCoOp_SAR",
-    "MaPLe",
-    "MaPLe_SAR",
-    "PromptSRC",
-    "PromptSRC_SAR",
+# Column order when --methods is not given: each baseline, its SAR variant, its ATPrompt variant
+# and the two stacked.
+TRAINER_ORDER = ["ZeroshotCLIP"] + [
+    f"{base}{variant}"
+    for base in ("CoOp", "CoCoOp", "KgCoOp", "MaPLe", "PromptSRC")
+    for variant in ("", "_SAR", "_ATP", "_ATP_SAR")
 ]
 MISSING = "—"
 # Test-only ImageNet variants (xd/dg targets): folder name -> registered name.

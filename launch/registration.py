@@ -10,6 +10,7 @@ from dassl_fallback import ensure_dassl
 DASSL_ORIGIN = ensure_dassl()
 
 import datasets  # noqa: E402,F401
+import trainers.atprompt_trainers  # noqa: E402,F401
 import trainers.cocoop  # noqa: E402,F401
 import trainers.coop  # noqa: E402,F401
 import trainers.kgcoop  # noqa: E402,F401

@@ -30,7 +30,8 @@ SAR_PATH_KEYS=(MODEL.BACKBONE.NAME MODEL.INIT_WEIGHTS TRAINER.SAR.NOVEL_SOURCE D
     OUTPUT_DIR)
 
 SAR_TRAINERS=(ZeroshotCLIP CoOp CoCoOp KgCoOp MaPLe PromptSRC CoOp_SAR CoCoOp_SAR KgCoOp_SAR MaPLe_SAR
-    PromptSRC_SAR)
+    PromptSRC_SAR CoOp_ATP CoCoOp_ATP KgCoOp_ATP MaPLe_ATP PromptSRC_ATP CoOp_ATP_SAR CoCoOp_ATP_SAR
+    KgCoOp_ATP_SAR MaPLe_ATP_SAR PromptSRC_ATP_SAR)
 # The 11 base-to-new / few-shot datasets in the papers' order (config names).
 SAR_DATASETS=(imagenet caltech101 oxford_pets stanford_cars oxford_flowers food101 fgvc_aircraft
     sun397 dtd eurosat ucf101)
@@ -93,6 +94,8 @@ sar_facts() {
     local trainer=$1 protocol=$2 dataset=$3
     SAR_TRAINED=1
     SAR_TRAINER_OPTS=()
+    # ATPrompt: learned tokens per attribute block, N_CTX as in upstream's scripts
+    local atp_n=4
     case $trainer in
         ZeroshotCLIP)
             SAR_CFG=vit_b16
@@ -110,7 +113,40 @@ sar_facts() {
         CoCoOp | CoCoOp_SAR)
             SAR_CFG=vit_b16_c4_ep10_batch1_ctxv1
             ;;
-        KgCoOp | KgCoOp_SAR)
+        # ATPrompt's per-dataset N_CTX and epochs: zhengli97/ATPrompt docs/ATPrompt.md, "Detailed
+        # Hyperparameters for Reproducing" (few-shot has none there: base-to-new's are used).
+        CoOp_ATP | CoOp_ATP_SAR)
+            atp_n=2
+            if [[ $protocol == xd ]]; then
+                SAR_CFG=vit_b16_ep10 atp_n=4
+            elif [[ $dataset == imagenet ]]; then
+                SAR_CFG=vit_b16_ep10
+            else
+                SAR_CFG=vit_b16_ep100
+                [[ $dataset == dtd ]] && atp_n=4
+            fi
+            SAR_TRAINER_OPTS=(TRAINER.COOP.N_CTX "$atp_n" TRAINER.COOP.CSC False
+                TRAINER.COOP.CLASS_TOKEN_POSITION end)
+            ;;
+        CoCoOp_ATP | CoCoOp_ATP_SAR)
+            SAR_CFG=vit_b16_c4_ep10_batch1_ctxv1 atp_n=2
+            case $dataset in
+                ucf101) atp_n=4 ;;
+                stanford_cars | oxford_flowers | eurosat) atp_n=6 ;;
+            esac
+            [[ $protocol == xd ]] && SAR_CFG=vit_b16_c4_ep5_batch1_ctxv1 atp_n=4
+            SAR_TRAINER_OPTS=(TRAINER.COCOOP.N_CTX "$atp_n")
+            ;;
+        MaPLe_ATP | MaPLe_ATP_SAR)
+            SAR_CFG=vit_b16_c2_ep5_batch4_2ctx
+            case $dataset in
+                caltech101 | oxford_pets | oxford_flowers | eurosat) SAR_CFG=vit_b16_c2_ep10_batch4_2ctx ;;
+                fgvc_aircraft | ucf101) atp_n=2 ;;
+            esac
+            [[ $protocol == xd ]] && SAR_CFG=vit_b16_c2_ep5_batch4_2ctx_cross_datasets atp_n=4
+            SAR_TRAINER_OPTS=(TRAINER.MAPLE.N_CTX "$atp_n")
+            ;;
+        KgCoOp | KgCoOp_SAR | KgCoOp_ATP | KgCoOp_ATP_SAR)
             SAR_CFG=vit_b16_ep100_ctxv1
             SAR_TRAINER_OPTS=(TRAINER.COOP.N_CTX 4 TRAINER.COOP.CSC False
                 TRAINER.COOP.CLASS_TOKEN_POSITION end TRAINER.COOP.W 8.0)
@@ -122,7 +158,7 @@ sar_facts() {
                 SAR_CFG=vit_b16_c2_ep5_batch4_2ctx
             fi
             ;;
-        PromptSRC | PromptSRC_SAR)
+        PromptSRC | PromptSRC_SAR | PromptSRC_ATP | PromptSRC_ATP_SAR)
             case $protocol in
                 xd) SAR_CFG=vit_b16_c2_ep20_batch4_4+4ctx_cross_datasets ;;
                 fewshot)
@@ -142,6 +178,10 @@ sar_facts() {
             sar_die "unknown trainer '$trainer' (known: ${SAR_TRAINERS[*]})"
             ;;
     esac
+    if [[ $trainer == *_ATP || $trainer == *_ATP_SAR ]]; then
+        SAR_TRAINER_OPTS+=(TRAINER.ATPROMPT.N_ATT1 "$atp_n" TRAINER.ATPROMPT.N_ATT2 "$atp_n"
+            TRAINER.ATPROMPT.N_ATT3 "$atp_n")
+    fi
     SAR_CFG_DIR="$SAR_CFG${EXP_TAG:+_$EXP_TAG}"
     sar_config_file "$trainer" "$SAR_CFG"
 }

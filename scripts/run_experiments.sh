@@ -7,6 +7,8 @@ usage: scripts/run_experiments.sh METHOD PROTOCOL [options] [--] [KEY VALUE ...]
 
   METHOD    zeroshotclip coop cocoop kgcoop maple promptsrc
             coop_sar cocoop_sar kgcoop_sar maple_sar promptsrc_sar
+            coop_atp cocoop_atp kgcoop_atp maple_atp promptsrc_atp (ATPrompt)
+            coop_atp_sar cocoop_atp_sar kgcoop_atp_sar maple_atp_sar promptsrc_atp_sar
   PROTOCOL  base2new  train on base classes, test on new (default: 11 datasets)
             xd        train on ImageNet, test on 10 other datasets (cross-dataset)
             dg        train on ImageNet, test on its 4 variants (domain generalization)

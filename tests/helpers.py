@@ -44,6 +44,17 @@ def eurosat_setup(tmp_path_factory, name):
     return root, tiny_clip_path(base), base
 
 
+def eurosat_with_bank(tmp_path_factory, name, bank_names):
+    """``eurosat_setup`` plus a novel-class bank written as a TXT file (a user's NOVEL_SOURCE):
+    a namespace with root, clip, bank (its path) and base (the folder)."""
+    from types import SimpleNamespace
+
+    root, clip, base = eurosat_setup(tmp_path_factory, name)
+    bank = base / "bank.txt"
+    bank.write_text("\n".join(bank_names) + "\n")
+    return SimpleNamespace(root=root, clip=clip, bank=str(bank), base=base)
+
+
 def train_argv(root, clip, out, trainer, config, *flags, opts=()):
     """train.py's arguments: ``trainer`` with configs/trainers/``config``.yaml on EuroSAT.
 

@@ -221,3 +221,20 @@ def test_help_shows_the_arms_as_typed_and_no_none_defaults():
     assert "(default: None)" not in text
     args = build_parser().parse_args(["--world", "w", "--upstream", "u", "--out", "o"])
     assert args.arms == ["upstream", "ours", "ours_single_seed"]
+
+
+def test_to_fork_maps_atprompt_configs_to_the_baselines_files(tmp_path):
+    """Upstream ATPrompt runs CoOp's vit_b16.yaml and sets the epochs and ATPROMPT keys on the
+    command line: the fork gets ours, ahead of the script's opts."""
+    args, _ = script_commands("coop_atp", 1, tmp_path / "data", tmp_path / "out", [])
+    for relative in ("trainers/CoOp/vit_b16.yaml", "datasets/caltech101.yaml"):
+        (tmp_path / "configs" / relative).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / "configs" / relative).write_text("")
+    moved = to_fork(args, tmp_path)
+    assert moved[moved.index("--config-file") + 1] == str(
+        tmp_path / "configs/trainers/CoOp/vit_b16.yaml")
+    carried = ["OPTIM.MAX_EPOCH", "100", "TRAINER.ATPROMPT.USE_ATPROMPT", "True"]
+    first_opt = args.index("TRAINER.COOP.N_CTX")
+    assert moved[first_opt:first_opt + 4] == carried
+    assert moved[first_opt + 4:] == args[first_opt:]
+    assert "TRAINER.ATPROMPT.N_ATT1" in moved[first_opt + 4:]

@@ -2,7 +2,6 @@
 
 import json
 import os
-from types import SimpleNamespace
 
 import pytest
 import torch
@@ -15,7 +14,7 @@ from dassl.utils import load_checkpoint
 from tests.helpers import (
     PROMPTSRC_TINY,
     ROOT,
-    eurosat_setup,
+    eurosat_with_bank,
     read_log,
     toy_argv,
     toy_world_setup,
@@ -47,10 +46,7 @@ TRAINERS = {  # SAR trainer: (its config file, the checkpoint folder of its base
 
 @pytest.fixture(scope="module")
 def env(tmp_path_factory):
-    root, clip, base = eurosat_setup(tmp_path_factory, "sar")
-    bank = base / "bank.txt"
-    bank.write_text("\n".join(TRAIN_BANK) + "\n")
-    return SimpleNamespace(root=root, clip=clip, bank=str(bank), base=base)
+    return eurosat_with_bank(tmp_path_factory, "sar", TRAIN_BANK)
 
 
 def argv(env, trainer, out, flags=(), opts=(), config=None):

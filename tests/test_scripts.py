@@ -34,6 +34,16 @@ TRAINERS = [
     "KgCoOp_SAR",
     "MaPLe_SAR",
     "PromptSRC_SAR",
+    "CoOp_ATP",
+    "CoCoOp_ATP",
+    "KgCoOp_ATP",
+    "MaPLe_ATP",
+    "PromptSRC_ATP",
+    "CoOp_ATP_SAR",
+    "CoCoOp_ATP_SAR",
+    "KgCoOp_ATP_SAR",
+    "MaPLe_ATP_SAR",
+    "PromptSRC_ATP_SAR",
 ]
 STEPS = ["base2new_train", "base2new_test", "xd_train", "xd_test", "fewshot"]
 DATASETS = [

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 
+from tools.toy_world.bench import trainer_name
 from tools.toy_world.checkpoint import SHIPPED, read_compact, save_compact
 from tools.toy_world.cli import main as toy_main
 from tools.toy_world.draw import draw_image, image_rng
@@ -229,3 +230,11 @@ def test_results_without_a_tag_are_the_untagged_runs(tmp_path):
     (extra / "cfg_w10" / "seed2" / "log.txt").write_text("* accuracy: 10.0%\n")
     assert read_results(tmp_path, "CoOp_SAR", [2]) == {2: (None, None)}  # not the tagged run
     assert read_results(tmp_path, "CoOp_SAR", [1], tag="w10") == {1: (50.0, 40.0)}
+
+
+def test_bench_method_names_include_the_atprompt_variants():
+    assert trainer_name("coop") == "CoOp" and trainer_name("kgcoop_sar") == "KgCoOp_SAR"
+    assert trainer_name("coop_atp") == "CoOp_ATP"
+    assert trainer_name("kgcoop_atp_sar") == "KgCoOp_ATP_SAR"
+    with pytest.raises(ValueError, match="unknown method 'zeroshotclip_atp'"):
+        trainer_name("zeroshotclip_atp")

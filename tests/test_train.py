@@ -215,7 +215,8 @@ def test_eval_only_says_what_the_model_dir_holds(setup, capsys, tmp_path):
     fails_with(capsys, ["--trainer", "MaPLe", "--config-file",
                         "configs/trainers/MaPLe/vit_b16_c2_ep5_batch4_2ctx.yaml", *common,
                         "--load-epoch", "2", *opts, "TRAINER.MAPLE.PROMPT_DEPTH", "2"],
-               "a prompt_learner/ checkpoint from another trainer (CoCoOp, CoCoOp_SAR, CoOp",
+               "a prompt_learner/ checkpoint from another trainer (CoCoOp, CoCoOp_ATP, "
+               "CoCoOp_ATP_SAR, CoCoOp_SAR, CoOp",
                "this one reads MultiModalPromptLearner/")
 
 

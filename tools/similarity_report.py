@@ -35,7 +35,7 @@ from plotting import figures as plotting  # noqa: E402
 from trainers.backbone import autocast_for  # noqa: E402
 from trainers.config import all_keys, extend_cfg  # noqa: E402
 from trainers.novel_bank import load_novel_bank  # noqa: E402
-from trainers.prompts import ClassTokens, hand_crafted_texts  # noqa: E402
+from trainers.prompts import hand_crafted_texts  # noqa: E402
 from trainers.sar import resolve_temperature
 from trainers.similarity_metrics import METRICS, drift_metrics, similarities  # noqa: E402
 from trainers.text_encoder import hand_crafted_features  # noqa: E402
@@ -158,7 +158,7 @@ def text_features(trainer, cfg, names, n_images):
     (B, n, D) for per-image prompts, and the hand-crafted ones SAR compares them with."""
     model = trainer.model
     learner = getattr(model, trainer.learnable_module)
-    tokens = ClassTokens.build(model.text_encoder, names, learner.prompt_prefix, learner.n_ctx)
+    tokens = learner.with_lead(learner.build_class_tokens(model.text_encoder, names))
     with autocast_for(trainer.prec, trainer.device):
         images = conditioning_images(trainer, n_images) if hasattr(learner, "meta_net") else None
         G = model.encode_text(tokens.to(trainer.device), images).float()

@@ -66,16 +66,37 @@ class ClassTokenBuffers(nn.Module):
         setattr(self, f"{name}max_len", tokens.max_len)
 
     def class_tokens(self, name=""):
+        """The class set's tokens; with ``lead_blocks`` (ATPrompt's attribute blocks) the prefix
+        is SOS followed by those blocks, so every method's text path inserts its context after
+        them without knowing they are there."""
         prefix = f"{name}token_prefix" if name else "token_prefix"
         suffix = f"{name}token_suffix" if name else "token_suffix"
         tokenized = f"{name}tokenized_prompts" if name else "tokenized_prompts"
-        return ClassTokens(
+        tokens = ClassTokens(
             tokenized=getattr(self, tokenized),
             prefix=getattr(self, prefix),
             suffix=getattr(self, suffix),
             name_lens=getattr(self, f"{name}name_lens"),
             max_len=getattr(self, f"{name}max_len"),
         )
+        return self.with_lead(tokens)
+
+    def with_lead(self, tokens):
+        """``tokens`` (frozen, SOS prefix) as the text path takes them: after the lead blocks."""
+        lead = getattr(self, "lead_blocks", None)
+        return tokens if lead is None else lead.extend(tokens)
+
+    def prompt_layout(self):
+        """(prompt text before the class name, positions after SOS that the text path fills):
+        the lead blocks' text, if any, then the context."""
+        lead = getattr(self, "lead_blocks", None)
+        text, n_lead = (f"{lead.text} ", lead.length) if lead is not None else ("", 0)
+        return text + self.prompt_prefix, n_lead + self.n_ctx
+
+    def build_class_tokens(self, clip_model, classnames):
+        """Frozen tokens of ``classnames`` under this learner's prompt text (a report's
+        classes, the base classes); SAR's bank keeps token ids of the same layout."""
+        return ClassTokens.build(clip_model, classnames, *self.prompt_layout())
 
 
 class PromptCLIP(nn.Module):

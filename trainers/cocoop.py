@@ -51,7 +51,7 @@ class PromptLearner(ClassTokenBuffers):
         ctx = self.ctx.unsqueeze(0) + shift.unsqueeze(1)  # (B, n_ctx, D)
         n_img, n_cls = ctx.shape[0], len(tokens)
         prefix = tokens.prefix.unsqueeze(0).expand(n_img, -1, -1, -1)
-        suffix = tokens.suffix[:, : length - 1 - self.n_ctx]
+        suffix = tokens.suffix[:, : length - tokens.prefix.shape[1] - self.n_ctx]
         suffix = suffix.unsqueeze(0).expand(n_img, -1, -1, -1)
         ctx = ctx.to(prefix.dtype).unsqueeze(1).expand(-1, n_cls, -1, -1)
         return torch.cat([prefix, ctx, suffix], dim=2)

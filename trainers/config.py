@@ -74,6 +74,16 @@ def extend_cfg(cfg):
 
     cfg.TRAINER.SAR = CN(dict(SAR_DEFAULTS))
 
+    # ATPrompt (upstream zhengli97/ATPrompt's keys; trainers/atprompt.py, README "ATPrompt").
+    cfg.TRAINER.ATPROMPT = CN()
+    cfg.TRAINER.ATPROMPT.USE_ATPROMPT = True  # upstream's default is False; only *_ATP read it
+    cfg.TRAINER.ATPROMPT.ATT_NUM = 0  # 0 = as many words as the dataset's default table has
+    for k in (1, 2, 3):
+        cfg.TRAINER.ATPROMPT[f"N_ATT{k}"] = 4  # learnable tokens before attribute word k
+        cfg.TRAINER.ATPROMPT[f"ATT{k}_TEXT"] = "none"  # "none" = the dataset's default word
+    # Ours: False = random context, as upstream's *_atp.py force; True keeps CTX_INIT
+    cfg.TRAINER.ATPROMPT.KEEP_CTX_INIT = False
+
     # Ours, not upstream's: optional torch.compile of both towers (trainers/compilation.py).
     cfg.TRAINER.COMPILE = CN()
     cfg.TRAINER.COMPILE.MODE = ""  # "" = off | default | reduce-overhead | max-autotune | ...

@@ -112,6 +112,7 @@ class CustomCLIP(PromptCLIP):
         features = self.text_encoder(
             prompts, tokens.tokenized,
             deep_prompts=self.prompt_learner.text_deep_prompts(), max_len=tokens.max_len,
+            context_start=tokens.prefix.shape[1],  # the deep prompts replace the context slot
         )
         return normalize(features.float())
 

@@ -277,9 +277,10 @@ class SARMixin:
                                seed=max(cfg.SEED, 0), logger=print)
         model = self.model
         learner = getattr(model, self.learnable_module)
-        # the learner's own prompt text: MaPLe's keeps words after the context ("of a {}.");
-        # token ids only: a step embeds the names it draws (memory O(bank), not O(bank x 77 x D))
-        self.sar_bank = PromptIds.build(bank, learner.prompt_prefix, learner.n_ctx,
+        # the learner's own prompt text: MaPLe's keeps words after the context ("of a {}."),
+        # ATPrompt's puts its attribute blocks before it. Token ids only: a step embeds the
+        # names it draws (memory O(bank), not O(bank x 77 x D))
+        self.sar_bank = PromptIds.build(bank, *learner.prompt_layout(),
                                         Progress("SAR bank: tokenizing prompts", 2 * len(bank)))
         table = self.hand_crafted_table(cfg)  # the method's own: KgCoOp's for KgCoOp_SAR
         texts = hand_crafted_texts(base + bank, cfg.DATASET.NAME, sar_cfg.TEMPLATE, table)
@@ -313,10 +314,11 @@ class SARMixin:
             raise RuntimeError("SAR is not built: train() builds it (or call build_sar())")
         index = self.sar.sample()
         text_encoder = self.model.text_encoder
-        novel = self.sar_bank.embedded(text_encoder, index) if len(index) else None
+        learner = getattr(self.model, self.learnable_module)
+        novel = (learner.with_lead(self.sar_bank.embedded(text_encoder, index))
+                 if len(index) else None)
         terms, output = super().compute_loss(image, label, extra_classes=novel)
         terms["loss_sar"] = self.sar.loss(output.text_features, index)
         if self.sar.trace:
-            learner = getattr(self.model, self.learnable_module)
             print(trace_line(self.epoch, self.batch_idx, terms, learner.parameters()))
         return terms, output

@@ -6,6 +6,8 @@ full 77 tokens at a fraction of the cost. Deep prompts (MaPLe) replace the conte
 input of layers 1..k; that is the only hook the deep-prompt methods need.
 """
 
+from functools import partial
+
 import torch
 import torch.nn as nn
 from torch.utils.checkpoint import checkpoint
@@ -60,12 +62,15 @@ class TextEncoder(nn.Module):
     def dtype(self):
         return self.positional_embedding.dtype
 
-    def forward(self, prompts, tokenized_prompts, deep_prompts=None, max_len=None):
+    def forward(self, prompts, tokenized_prompts, deep_prompts=None, max_len=None,
+                context_start=1):
         """Projected EOS features of ``prompts`` (N, 77, D).
 
-        ``deep_prompts``: tensors (n_ctx, D) for layers 1, 2, ...; each replaces tokens
-        1..n_ctx at that layer's input. ``max_len``: a static bound on the EOS position + 1
-        (saves a device sync); computed from ``tokenized_prompts`` when not given.
+        ``deep_prompts``: tensors (n_ctx, D) for layers 1, 2, ...; each replaces the n_ctx
+        tokens from ``context_start`` on (1: right after SOS; after ATPrompt's attribute blocks,
+        which pass through from layer 0) at that layer's input. ``max_len``: a static bound on
+        the EOS position + 1 (saves a device sync); computed from ``tokenized_prompts`` when
+        not given.
         """
         eos = tokenized_prompts.argmax(dim=-1)
         if max_len is None:
@@ -73,7 +78,8 @@ class TextEncoder(nn.Module):
         max_len = self.context_length(max_len)
         x = prompts[:, :max_len].to(self.dtype) + self.positional_embedding[:max_len]
         mask = self.attn_mask[:max_len, :max_len].to(self.dtype)
-        x = run_blocks(self.transformer, x, deep_prompts, self._replace_context, attn_mask=mask,
+        replace = partial(self._replace_context, start=context_start)
+        x = run_blocks(self.transformer, x, deep_prompts, replace, attn_mask=mask,
                        recompute=self.recompute_blocks)
         x = self.ln_final(x)
         pooled = x[torch.arange(x.shape[0], device=x.device), eos.to(x.device)]
@@ -81,14 +87,14 @@ class TextEncoder(nn.Module):
             return self.text_projection(pooled)
         return pooled @ self.text_projection
 
-    def _replace_context(self, x, ctx):
+    def _replace_context(self, x, ctx, start=1):
         n_ctx = ctx.shape[0]
         ctx = ctx.to(x.dtype)
         if self.batch_first:
             ctx = ctx.unsqueeze(0).expand(x.shape[0], -1, -1)
-            return torch.cat([x[:, :1], ctx, x[:, 1 + n_ctx :]], dim=1)
+            return torch.cat([x[:, :start], ctx, x[:, start + n_ctx :]], dim=1)
         ctx = ctx.unsqueeze(1).expand(-1, x.shape[1], -1)
-        return torch.cat([x[:1], ctx, x[1 + n_ctx :]], dim=0)
+        return torch.cat([x[:start], ctx, x[start + n_ctx :]], dim=0)
 
     def context_length(self, max_len):
         """Positions a pass runs for prompts whose longest EOS is at ``max_len - 1``."""

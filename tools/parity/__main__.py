@@ -7,7 +7,7 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 
 from launch.cli import ArgumentParser, split_opts  # noqa: E402
-from tools.parity.audit import ARMS, FORKS, audit  # noqa: E402
+from tools.parity.audit import ARMS, BASELINES, FORKS, audit  # noqa: E402
 from tools.toy_world.bench import emit  # noqa: E402
 
 __all__ = ["build_parser", "main", "split_opts"]
@@ -30,9 +30,9 @@ def build_parser():
     parser.add_argument("--world", required=True, help="a folder written by tools.toy_world make")
     parser.add_argument("--upstream", required=True,
                         help="folder holding the fetched forks: CoOp, KgCoOp, "
-                             "multimodal-prompt-learning, PromptSRC, Dassl.pytorch")
-    parser.add_argument("--methods", nargs="+", default=list(FORKS), choices=list(FORKS),
-                        help="baselines to audit")
+                             "multimodal-prompt-learning, PromptSRC, Dassl.pytorch, ATPrompt")
+    parser.add_argument("--methods", nargs="+", default=BASELINES, choices=list(FORKS),
+                        help="methods to audit")
     parser.add_argument("--seeds", nargs="+", type=int, default=[1, 2, 3, 4, 5],
                         help="seeds of every arm")
     parser.add_argument("--out", required=True, help="output root of all three arms")

@@ -46,8 +46,26 @@ FORKS = {
     "kgcoop": ("KgCoOp/KgCoOp", "KgCoOp/Dassl.ProGrad.pytorch", "COOP"),
     "maple": ("multimodal-prompt-learning", "Dassl.pytorch", "MAPLE"),
     "promptsrc": ("PromptSRC", "Dassl.pytorch", "PROMPTSRC"),
+    # ATPrompt (zhengli97/ATPrompt) vendors a modified Dassl (test(is_final=True))
+    "coop_atp": ("ATPrompt", "ATPrompt/Dassl.pytorch", "COOP"),
+    "cocoop_atp": ("ATPrompt", "ATPrompt/Dassl.pytorch", "COCOOP"),
+    "maple_atp": ("ATPrompt", "ATPrompt/Dassl.pytorch", "MAPLE"),
+}
+BASELINES = [method for method in FORKS if not method.endswith("_atp")]  # the default audit
+# Our config -> the fork's file it stands for, where the names differ: ATPrompt's scripts take
+# its baselines' YAML files and set the epochs on the command line (to_fork passes ours on).
+FORK_CONFIGS = {
+    "trainers/CoOp_ATP/vit_b16_ep100.yaml": "trainers/CoOp/vit_b16.yaml",
+    "trainers/CoOp_ATP/vit_b16_ep10.yaml": "trainers/CoOp/vit_b16.yaml",
+    "trainers/CoCoOp_ATP/vit_b16_c4_ep10_batch1_ctxv1.yaml":
+        "trainers/CoCoOp/vit_b16_c4_ep10_batch1_ctxv1.yaml",
+    "trainers/MaPLe_ATP/vit_b16_c2_ep5_batch4_2ctx.yaml":
+        "trainers/MaPLe/vit_b16_c2_ep5_batch4_2ctx.yaml",
+    "trainers/MaPLe_ATP/vit_b16_c2_ep10_batch4_2ctx.yaml":
+        "trainers/MaPLe/vit_b16_c2_ep5_batch4_2ctx.yaml",
 }
 ARMS = ("upstream", "ours", "ours_single_seed")
+CONFIG_KEY = re.compile(r"[A-Z][A-Z0-9_]*(\.[A-Z0-9_]+)+")  # a KEY of train.py's opts
 LOSS_LINE = re.compile(r"\bloss (\S+) \((\S+)\)")
 STEP_TIME = re.compile(r"\btime \S+ \((\S+)\)")
 
@@ -86,16 +104,36 @@ def script_commands(method, seed, data, out, opts):
 
 
 def to_fork(args, fork):
-    """Our config paths become the fork's files of the same name (configs/...)."""
+    """Our config paths become the fork's files of the same name (configs/...), or the one
+    ``FORK_CONFIGS`` names; then what our file sets that the fork's lacks leads the opts."""
     args = list(args)
+    carried = []
     for flag in ("--config-file", "--dataset-config-file"):
         index = args.index(flag) + 1
         relative = Path(args[index]).relative_to(REPO / "configs")
+        if relative.as_posix() in FORK_CONFIGS:
+            carried = carried_opts(args[index])
+            relative = Path(FORK_CONFIGS[relative.as_posix()])
         fork_file = fork / "configs" / relative
         if not fork_file.is_file():
             raise FileNotFoundError(f"{fork_file}: the fork has no {relative} for {flag}")
         args[index] = str(fork_file)
-    return args
+    first_opt = next((i for i, word in enumerate(args) if CONFIG_KEY.fullmatch(word)), len(args))
+    return args[:first_opt] + carried + args[first_opt:]
+
+
+def carried_opts(path):
+    """KEY VALUE pairs of our config that a mapped fork file lacks: its OPTIM.MAX_EPOCH and its
+    TRAINER.ATPROMPT keys (upstream's scripts pass them on the command line). The opts that
+    follow, the script's and the user's, still win."""
+    import yaml
+
+    with open(path, encoding="utf-8") as f:
+        data = yaml.safe_load(f)
+    pairs = ["OPTIM.MAX_EPOCH", str(data["OPTIM"]["MAX_EPOCH"])]
+    for key, value in (data.get("TRAINER", {}).get("ATPROMPT") or {}).items():
+        pairs += [f"TRAINER.ATPROMPT.{key}", str(value)]
+    return pairs
 
 
 def run_upstream_job(method, seed, world, out, opts, upstream_root):
@@ -137,6 +175,7 @@ def mirror_data_root(source, target):
 
 def fewshot_lines(world, out, seeds, shots=16):
     """Per seed: do upstream's pickle and our JSON hold the same few-shot images, in order?"""
+    import launch.registration  # noqa: F401  (datasets/ needs an engine behind `import dassl`)
     from datasets.coop_format import load_json_file
     from datasets.upstream_cache import read_datum_pickle
 

@@ -15,6 +15,7 @@ Run as a script, never as ``-m`` from this repository: the forks' top-level ``da
 """
 
 import argparse
+import importlib.machinery
 import os
 import runpy
 import sys
@@ -37,19 +38,36 @@ def keep_ours_off_path():
     sys.path[:] = [p for p in sys.path if not ours(p)]
 
 
-def stub_wilds():
-    """Dassl imports ``wilds`` at module level for its WILDS datasets, which no audit uses."""
-    if "wilds" in sys.modules:
-        return
-    try:
-        import wilds  # noqa: F401
-    except ImportError:
-        stub = types.ModuleType("wilds")
+# Imported at start-up by Dassl's WILDS datasets (which no audit uses): ``wilds`` by every
+# fork's Dassl, ``pandas`` by ATPrompt's.
+UNUSED_IMPORTS = ("wilds", "pandas")
 
-        def get_dataset(*args, **kwargs):
-            raise RuntimeError("the parity runner stubs out wilds; install it for WILDS")
-        stub.get_dataset = get_dataset
-        sys.modules["wilds"] = stub
+
+def stub_unused_imports():
+    """A stand-in for each of ``UNUSED_IMPORTS`` that is not installed: importing it works,
+    and anything taken from it raises when called."""
+    for name in UNUSED_IMPORTS:
+        if name in sys.modules:
+            continue
+        try:
+            __import__(name)
+        except ImportError:
+            sys.modules[name] = unavailable_module(name)
+
+
+def unavailable_module(name):
+    stub = types.ModuleType(name)
+    stub.__spec__ = importlib.machinery.ModuleSpec(name, None)  # torch probes installed modules
+
+    def attribute(attr):
+        if attr.startswith("__"):
+            raise AttributeError(attr)  # a module's own attributes (__file__, ...) it lacks
+
+        def unavailable(*args, **kwargs):
+            raise RuntimeError(f"the parity runner stubs out {name}; install it for {attr}")
+        return unavailable
+    stub.__getattr__ = attribute
+    return stub
 
 
 def accept_scheduler_verbose():
@@ -166,7 +184,7 @@ def main(argv=None):
     train_args = args.train_args[1:] if args.train_args[:1] == ["--"] else args.train_args
     keep_ours_off_path()
     sys.path[:0] = [str(fork), str(dassl)]
-    stub_wilds()
+    stub_unused_imports()
     accept_scheduler_verbose()
     keep_cuda_calls_on_cpu()
     round_half_casts_on_cpu()

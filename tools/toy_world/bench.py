@@ -41,11 +41,14 @@ TRAINER_NAMES = {
 
 
 def trainer_name(method):
+    """``coop_atp_sar`` -> ``CoOp_ATP_SAR``: a baseline, then ``_atp`` and/or ``_sar``."""
     base = method.removesuffix("_sar")
-    if base not in TRAINER_NAMES:
+    core = base.removesuffix("_atp")
+    if core not in TRAINER_NAMES or (core != base and core == "zeroshotclip"):
         raise ValueError(f"unknown method {method!r}; known: {', '.join(TRAINER_NAMES)} "
-                         "and each with _sar")
-    return TRAINER_NAMES[base] + ("_SAR" if method.endswith("_sar") else "")
+                         "and each trained one with _sar, _atp or _atp_sar")
+    return (TRAINER_NAMES[core] + ("_ATP" if core != base else "")
+            + ("_SAR" if method.endswith("_sar") else ""))
 
 
 def toy_opts(world):

@@ -1,0 +1,3 @@
+#!/usr/bin/env bash
+# CoCoOp_ATP base-to-new, train on the base classes: DATASET SEED [KEY VALUE ...]
+source "$(dirname "${BASH_SOURCE[0]}")/../_lib.sh" && sar_main CoCoOp_ATP base2new_train "$@"

@@ -1,0 +1,3 @@
+#!/usr/bin/env bash
+# CoOp_ATP few-shot, all classes: DATASET SEED SHOTS [KEY VALUE ...]
+source "$(dirname "${BASH_SOURCE[0]}")/../_lib.sh" && sar_main CoOp_ATP fewshot "$@"

@@ -1,0 +1,3 @@
+#!/usr/bin/env bash
+# CoOp_ATP cross-dataset / DG, train on ImageNet: SEED [KEY VALUE ...]
+source "$(dirname "${BASH_SOURCE[0]}")/../_lib.sh" && sar_main CoOp_ATP xd_train "$@"

@@ -1,0 +1,3 @@
+#!/usr/bin/env bash
+# KgCoOp_ATP cross-dataset / DG, test the ImageNet model: DATASET SEED [KEY VALUE ...]
+source "$(dirname "${BASH_SOURCE[0]}")/../_lib.sh" && sar_main KgCoOp_ATP xd_test "$@"

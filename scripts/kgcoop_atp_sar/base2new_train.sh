@@ -1,0 +1,3 @@
+#!/usr/bin/env bash
+# KgCoOp_ATP_SAR base-to-new, train on the base classes: DATASET SEED [KEY VALUE ...]
+source "$(dirname "${BASH_SOURCE[0]}")/../_lib.sh" && sar_main KgCoOp_ATP_SAR base2new_train "$@"

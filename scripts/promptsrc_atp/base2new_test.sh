@@ -1,0 +1,3 @@
+#!/usr/bin/env bash
+# PromptSRC_ATP base-to-new, test on the new classes: DATASET SEED [KEY VALUE ...]
+source "$(dirname "${BASH_SOURCE[0]}")/../_lib.sh" && sar_main PromptSRC_ATP base2new_test "$@"
