@@ -31,7 +31,7 @@ from trainers.backbone import (
 )
 from trainers.compilation import compile_settings, compile_towers, mark_step_begin
 from trainers.prompts import TEMPLATE_TABLES, ClassTokens
-from trainers.text_encoder import TextEncoder, text_checkpointing
+from trainers.text_encoder import TextEncoder, shared_prefix_setting, text_checkpointing
 
 CLASS_DEPENDENT_BUFFERS = ("token_prefix", "token_suffix")
 EPOCH_FILE = re.compile(r"model\.pth\.tar-(\d+)")
@@ -63,6 +63,8 @@ class ClassTokenBuffers(nn.Module):
         self.register_buffer(tokenized_name, tokens.tokenized, persistent=False)
         setattr(self, f"{name}name_lens", tokens.name_lens)
         setattr(self, f"{name}max_len", tokens.max_len)
+        setattr(self, f"{name}prompt_lengths", tokens.lengths)
+        setattr(self, f"{name}shared_len", tokens.shared_len)
 
     def class_tokens(self, name=""):
         prefix = f"{name}token_prefix" if name else "token_prefix"
@@ -74,6 +76,8 @@ class ClassTokenBuffers(nn.Module):
             suffix=getattr(self, suffix),
             name_lens=getattr(self, f"{name}name_lens"),
             max_len=getattr(self, f"{name}max_len"),
+            lengths=getattr(self, f"{name}prompt_lengths"),
+            shared_len=getattr(self, f"{name}shared_len"),
         )
 
 
@@ -106,6 +110,27 @@ class PromptCLIP(nn.Module):
 
     def encode_text(self, tokens, image_features=None):
         raise NotImplementedError
+
+    def unshared_reason(self):
+        """Why the text path cannot share a prompt prefix across classes, or None: the tower's
+        blocks (``TextEncoder.unshared_reason``) or the learner's layout (a class name at the
+        front or middle, a context per class)."""
+        return self.text_encoder.unshared_reason or self.prompt_learner.unshared_reason()
+
+    def shares_prefix(self):
+        """The shared-prefix path is on (TRAINER.SHARED_PREFIX) and possible for this model."""
+        return self.text_encoder.shares_prefix and self.prompt_learner.unshared_reason() is None
+
+    def encode_prompts(self, tokens, deep_prompts=None):
+        """Text features (not normalized) of ``tokens``' classes from the prompt learner: the
+        shared prefix once and each class's suffix where the layout allows, else every class's
+        whole prompt (the same numbers up to float rounding)."""
+        learner, encoder = self.prompt_learner, self.text_encoder
+        if self.shares_prefix():
+            split = encoder.split(tokens, learner.shared_prefix(tokens))
+            return encoder(split, deep_prompts=deep_prompts)[0]
+        return encoder(learner(tokens), tokens.tokenized, deep_prompts=deep_prompts,
+                       max_len=tokens.max_len)
 
     def forward(self, image, extra_classes=None, text_features=None):
         return self.from_image_features(self.encode_image(image), extra_classes, text_features)
@@ -163,6 +188,7 @@ class PromptTrainer(TrainerX):
         compile_settings(cfg)  # a bad TRAINER.COMPILE.MODE fails before anything is built
         self.hand_crafted_table(cfg)  # and so does a bad TRAINER.COOP.TEMPLATES
         text_checkpointing(cfg)
+        shared_prefix_setting(cfg)
         if not getattr(self.custom_clip_class, "prompted_image_tower", False):
             feature_cache.check_root(cfg)  # (MaPLe and PromptSRC ignore the cache)
 
@@ -182,6 +208,11 @@ class PromptTrainer(TrainerX):
         print(f"Building custom CLIP (precision: {self.prec})")
         self.model = self.build_custom_clip(cfg, classnames, clip_model)
         self.model.text_encoder.recompute_blocks = text_checkpointing(cfg)
+        self.model.text_encoder.shared_prefix = shared_prefix_setting(cfg)
+        reason = self.model.unshared_reason()
+        if self.model.text_encoder.shared_prefix and reason:
+            print(f"TRAINER.SHARED_PREFIX: {reason}, so the text tower runs every class's "
+                  "whole prompt (the per-class path)")
         learnable = getattr(self.model, self.learnable_module)
         for name, param in self.model.named_parameters():
             param.requires_grad_(name.startswith(self.learnable_module + "."))
