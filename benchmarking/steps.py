@@ -47,6 +47,7 @@ from dassl.config import get_cfg_default  # noqa: E402
 from dassl.engine import TRAINER_REGISTRY  # noqa: E402
 from trainers.backbone import autocast_for  # noqa: E402
 from trainers.config import extend_cfg  # noqa: E402
+from trainers.shared_prefix import BUCKET_OVERHEAD_POSITIONS  # noqa: E402
 
 # The base-to-new config of each trainer (spec table); SAR variants use their own copy.
 DEFAULT_CONFIGS = {
@@ -362,7 +363,9 @@ def text_encoder_rate(args):
     rows = []
     for classes in args.class_counts:
         for n_ctx in args.n_ctx:
-            paths = [text_path(args, device, classes, n_ctx, path) for path in args.paths]
+            paths = [text_path(args, device, classes, n_ctx, path, overhead)
+                     for path in args.paths
+                     for overhead in (args.bucket_overhead if path == "shared" else [None])]
             time_text_paths(paths, device, args.steps)
             rows += [text_row(path, classes, n_ctx, peak, paths) for path in paths]
     name = torch.cuda.get_device_name() if device == "cuda" else "cpu"
@@ -373,9 +376,10 @@ def text_encoder_rate(args):
     return rows
 
 
-def text_path(args, device, classes, n_ctx, path):
+def text_path(args, device, classes, n_ctx, path, overhead=None):
     """CoOp over ``classes`` ImageNet names with a random context of ``n_ctx`` tokens, its text
-    pass set up as ``path``; one counting pass (FLOPs, saved bytes) that also warms it up."""
+    pass set up as ``path`` (``overhead``: the shared path's bucketing cost, plan_buckets); one
+    counting pass (FLOPs, saved bytes) that also warms it up."""
     from torch.utils.flop_counter import FlopCounterMode
 
     cfg = build_cfg("CoOp", args.arch, args.prec, 1, 0, "", device)
@@ -386,7 +390,10 @@ def text_path(args, device, classes, n_ctx, path):
     instance = offline_trainer("CoOp", cfg, list(IMAGENET_CLASSNAMES[:classes]))
     model = instance.model
     model.text_encoder.exact_truncation = TEXT_PATHS[path][1]
+    if overhead is not None:
+        model.text_encoder.bucket_overhead = overhead
     tokens = model.class_tokens()
+    buckets = len(model.text_encoder.split(tokens).shapes) if model.shares_prefix() else None
 
     def step(_index=0):
         with autocast_for(instance.prec, instance.device):
@@ -396,7 +403,7 @@ def text_path(args, device, classes, n_ctx, path):
     with FlopCounterMode(display=False) as counter, SavedBytes(model) as saved:
         step()
     return SimpleNamespace(path=path, step=step, flops=counter.get_total_flops(),
-                           saved=saved.mib, times=[],
+                           saved=saved.mib, times=[], buckets=buckets, overhead=overhead,
                            context=model.text_encoder.context_length(tokens.max_len))
 
 
@@ -415,7 +422,8 @@ def text_row(path, classes, n_ctx, peak, paths):
     rate = path.flops / seconds / 1e12
     per_class = next((p for p in paths if p.path == "per-class"), None)
     reference = statistics.median(per_class.times) if per_class else None
-    return {"classes": classes, "N_CTX": n_ctx, "path": path.path, "tokens": path.context,
+    return {"classes": classes, "N_CTX": n_ctx, "path": path.path,
+            "bucket cost": path.overhead, "buckets": path.buckets, "tokens": path.context,
             "ms": seconds * 1000, "spread": f"{min(path.times) * 1000:.0f}-"
             f"{max(path.times) * 1000:.0f}", "saved MiB": path.saved,
             "GFLOP": path.flops / 1e9, "TFLOP/s": rate, "matmul TFLOP/s": peak,
@@ -484,6 +492,10 @@ def parse_args(argv):
                         help="textenc: context lengths (a random context of N_CTX tokens)")
     parser.add_argument("--paths", nargs="+", default=list(TEXT_PATHS), choices=list(TEXT_PATHS),
                         help="textenc: text paths to time")
+    parser.add_argument("--bucket-overhead", nargs="+", type=float,
+                        default=[BUCKET_OVERHEAD_POSITIONS],
+                        help="textenc: shared rows, one per bucketing cost (padded positions "
+                        "one more length bucket is worth; inf = a single bucket)")
     parser.add_argument("--per-class", action="store_true",
                         help="also time our rows with TRAINER.SHARED_PREFIX False")
     parser.add_argument("--tiny", action="store_true",

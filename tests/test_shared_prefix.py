@@ -327,3 +327,24 @@ def test_the_key_defaults_on_and_must_be_a_bool():
     assert shared_prefix_setting(CfgNode({"TRAINER": CfgNode()})) is True  # upstream config
     with pytest.raises(ValueError, match="TRAINER.SHARED_PREFIX must be True or False"):
         shared_prefix_setting(CfgNode({"TRAINER": CfgNode({"SHARED_PREFIX": "yes"})}))
+
+
+@pytest.mark.parametrize("seed", ["1", "2"])
+def test_a_whole_coop_sar_run_prints_the_same_accuracy_either_way(toy, tmp_path, seed):
+    """train.py end to end: CoOp_SAR trained and tested on the toy world, key on and off."""
+    import train
+    from tests.helpers import read_log, toy_argv
+    from tools.toy_world.bench import read_accuracy
+
+    opts = ["DATASET.NUM_SHOTS", "4", "DATASET.SUBSAMPLE_CLASSES", "base", "OPTIM.MAX_EPOCH", "2",
+            "TRAINER.COOP.N_CTX", "4", "TRAINER.COOP.CTX_INIT", "", "TRAINER.SAR.NUM_NOVEL", "4",
+            "OPTIM.NAME", "adam", "OPTIM.LR", "0.005"]
+    printed = {}
+    for shared in ("True", "False"):
+        out = tmp_path / shared
+        argv = toy_argv(toy, out, "CoOp_SAR", "CoOp_SAR/vit_b16_ctxv1", "--seed", seed,
+                        opts=[*opts, "TRAINER.SHARED_PREFIX", shared])
+        assert train.main(argv) == 0
+        printed[shared] = read_accuracy(out / "log.txt")
+        assert printed[shared] is not None, read_log(out)
+    assert printed["True"] == printed["False"], printed
