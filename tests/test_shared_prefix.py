@@ -348,3 +348,23 @@ def test_a_whole_coop_sar_run_prints_the_same_accuracy_either_way(toy, tmp_path,
         printed[shared] = read_accuracy(out / "log.txt")
         assert printed[shared] is not None, read_log(out)
     assert printed["True"] == printed["False"], printed
+
+
+def test_a_learner_whose_prompts_start_otherwise_falls_back_with_one_line(toy_clip, capsys):
+    """A learner that puts tokens before its context (as attribute blocks would) but inherits
+    CoOp's shared_prefix() is caught on the first pass, not trusted."""
+    from benchmarking.steps import build_cfg, offline_trainer
+
+    cfg = build_cfg("CoOp", "tiny", "fp32", 2, 0, "", "cpu")
+    cfg.MODEL.BACKBONE.NAME = toy_clip
+    instance = offline_trainer("CoOp", cfg, NAMES)
+    model, learner = instance.model, instance.model.prompt_learner
+    reference = model.encode_text(model.class_tokens())  # the check passes for CoOp itself
+    assert model._prefix_checked is True
+    model._prefix_checked = None
+    learner.forward = lambda tokens: assemble_prompts(learner.ctx.flip(0), tokens)
+    capsys.readouterr()
+    features = model.encode_text(model.class_tokens())
+    assert model._prefix_checked is False and not model.shares_prefix()
+    assert "is not how its prompts start" in capsys.readouterr().out
+    assert not torch.allclose(features, reference)  # the learner's own prompts, not the prefix

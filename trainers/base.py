@@ -119,7 +119,10 @@ class PromptCLIP(nn.Module):
 
     def shares_prefix(self):
         """The shared-prefix path is on (TRAINER.SHARED_PREFIX) and possible for this model."""
-        return self.text_encoder.shares_prefix and self.prompt_learner.unshared_reason() is None
+        return (self.text_encoder.shares_prefix and self.prompt_learner.unshared_reason() is None
+                and self._prefix_checked is not False)
+
+    _prefix_checked = None  # whether the learner's shared_prefix() starts its prompts (once)
 
     def encode_prompts(self, tokens, deep_prompts=None):
         """Text features (not normalized) of ``tokens``' classes from the prompt learner: the
@@ -127,10 +130,26 @@ class PromptCLIP(nn.Module):
         whole prompt (the same numbers up to float rounding)."""
         learner, encoder = self.prompt_learner, self.text_encoder
         if self.shares_prefix():
-            split = encoder.split(tokens, learner.shared_prefix(tokens))
-            return encoder(split, deep_prompts=deep_prompts)[0]
+            prefix = learner.shared_prefix(tokens)
+            if self._prefix_checked is None:
+                self._prefix_checked = self.prefix_starts_every_prompt(prefix, tokens)
+            if self._prefix_checked:
+                return encoder(encoder.split(tokens, prefix), deep_prompts=deep_prompts)[0]
         return encoder(learner(tokens), tokens.tokenized, deep_prompts=deep_prompts,
                        max_len=tokens.max_len)
+
+    @torch.no_grad()
+    def prefix_starts_every_prompt(self, prefix, tokens):
+        """Once per model: the prefix the learner shares must be, bit for bit, how its whole
+        prompt starts. A learner that builds its prompts otherwise (a subclass that adds tokens
+        before the context, say) but inherits ``shared_prefix`` is caught here, logged in one
+        line, and runs the per-class path instead of giving wrong features."""
+        whole = self.prompt_learner(tokens.select([0]))[0, : prefix.shape[1]]
+        if torch.equal(whole.to(prefix.dtype), prefix[0]):
+            return True
+        print(f"TRAINER.SHARED_PREFIX: {type(self.prompt_learner).__name__}.shared_prefix() is "
+              "not how its prompts start, so the text tower runs every class's whole prompt")
+        return False
 
     def forward(self, image, extra_classes=None, text_features=None):
         return self.from_image_features(self.encode_image(image), extra_classes, text_features)
