@@ -105,7 +105,8 @@ def build_cfg(trainer, arch, prec, batch, num_novel, bank_file, device, compile_
     cfg.TRAINER[node].PREC = prec
     cfg.MODEL.BACKBONE.NAME = f"random:{arch}"
     cfg.DATASET.NAME = "ImageNet"
-    cfg.DATALOADER.TRAIN_X.BATCH_SIZE = batch
+    if batch:  # 0: the config's own batch size
+        cfg.DATALOADER.TRAIN_X.BATCH_SIZE = batch
     cfg.USE_CUDA = device == "cuda"
     cfg.SEED = 1
     cfg.VERBOSE = False
