@@ -47,7 +47,6 @@ from dassl.config import get_cfg_default  # noqa: E402
 from dassl.engine import TRAINER_REGISTRY  # noqa: E402
 from trainers.backbone import autocast_for  # noqa: E402
 from trainers.config import extend_cfg  # noqa: E402
-from trainers.shared_prefix import BUCKET_OVERHEAD_POSITIONS  # noqa: E402
 
 # The base-to-new config of each trainer (spec table); SAR variants use their own copy.
 DEFAULT_CONFIGS = {
@@ -391,8 +390,7 @@ def text_path(args, device, classes, n_ctx, path, overhead=None):
     instance = offline_trainer("CoOp", cfg, list(IMAGENET_CLASSNAMES[:classes]))
     model = instance.model
     model.text_encoder.exact_truncation = TEXT_PATHS[path][1]
-    if overhead is not None:
-        model.text_encoder.bucket_overhead = overhead
+    model.text_encoder.bucket_overhead = overhead
     tokens = model.class_tokens()
     buckets = len(model.text_encoder.split(tokens).shapes) if model.shares_prefix() else None
 
@@ -424,7 +422,9 @@ def text_row(path, classes, n_ctx, peak, paths):
     per_class = next((p for p in paths if p.path == "per-class"), None)
     reference = statistics.median(per_class.times) if per_class else None
     return {"classes": classes, "N_CTX": n_ctx, "path": path.path,
-            "bucket cost": path.overhead, "buckets": path.buckets, "tokens": path.context,
+            "bucket cost": (("default" if path.overhead is None else path.overhead)
+                            if path.path == "shared" else None),
+            "buckets": path.buckets, "tokens": path.context,
             "ms": seconds * 1000, "spread": f"{min(path.times) * 1000:.0f}-"
             f"{max(path.times) * 1000:.0f}", "saved MiB": path.saved,
             "GFLOP": path.flops / 1e9, "TFLOP/s": rate, "matmul TFLOP/s": peak,
@@ -493,10 +493,10 @@ def parse_args(argv):
                         help="textenc: context lengths (a random context of N_CTX tokens)")
     parser.add_argument("--paths", nargs="+", default=list(TEXT_PATHS), choices=list(TEXT_PATHS),
                         help="textenc: text paths to time")
-    parser.add_argument("--bucket-overhead", nargs="+", type=float,
-                        default=[BUCKET_OVERHEAD_POSITIONS],
+    parser.add_argument("--bucket-overhead", nargs="+", type=float, default=[None],
                         help="textenc: shared rows, one per bucketing cost (padded positions "
-                        "one more length bucket is worth; inf = a single bucket)")
+                        "one more length bucket is worth; inf = a single bucket); default: the "
+                        "device's (trainers/shared_prefix.py)")
     parser.add_argument("--per-class", action="store_true",
                         help="also time our rows with TRAINER.SHARED_PREFIX False")
     parser.add_argument("--tiny", action="store_true",

@@ -24,10 +24,14 @@ import torch
 import torch.nn as nn
 from torch.utils.checkpoint import checkpoint
 
-# Bucketing cost model: one more bucket is worth this many padded positions (rows x length).
-# Measured on the CPU at 1000 ImageNet names (docs/benchmarks.md, "Shared prefix"): a bucket
-# costs a few kernel launches per layer, a padded position a whole token's worth of work.
-BUCKET_OVERHEAD_POSITIONS = 64
+# Bucketing cost model, per device type: one more length bucket is worth this many padded
+# positions (rows x length). A bucket costs only its attention's kernel launches (the linear
+# layers run over all buckets at once), a padded position a whole token's work. CPU: measured,
+# a bucket per distinct length is fastest (docs/benchmarks.md, "Shared-prefix text encoding").
+# CUDA: not measured yet; estimated from ~20 launches x 12 layers x ~5 us per bucket against
+# ~0.75 us of ViT-B/16 text work per position, so a bucket must save ~1000 padded positions;
+# tools/gpu_report.py times 0, 64, 1024 and one bucket to settle it.
+BUCKET_OVERHEAD_POSITIONS = {"cpu": 0.0, "cuda": 1024.0}
 
 
 class SplitPrompts(NamedTuple):
@@ -73,7 +77,7 @@ def unsupported_reason(transformer):
     return None
 
 
-def plan_buckets(lengths, overhead=BUCKET_OVERHEAD_POSITIONS, multiple=1, limit=None):
+def plan_buckets(lengths, overhead=0.0, multiple=1, limit=None):
     """Groups of row indices by length, ``[(padded length, indices)]`` in increasing length.
 
     The grouping minimizes padded positions (rows x length) plus ``overhead`` per group, by
@@ -106,10 +110,11 @@ def plan_buckets(lengths, overhead=BUCKET_OVERHEAD_POSITIONS, multiple=1, limit=
     return buckets[::-1]
 
 
-def split_prompts(tokens, prefix=None, overhead=BUCKET_OVERHEAD_POSITIONS, multiple=1):
+def split_prompts(tokens, prefix=None, overhead=None, multiple=1):
     """Lay out ``tokens`` (ClassTokens) for the shared-prefix path, behind ``prefix`` (G, P, D)
     from the prompt learner (``prompts.shared_prefix``; CoCoOp puts in each image chunk's with
-    ``_replace``). Planned on the host from ``tokens.lengths``: no device sync.
+    ``_replace``). Planned on the host from ``tokens.lengths``: no device sync. ``overhead``:
+    the bucketing cost, None for the device's (``BUCKET_OVERHEAD_POSITIONS``).
 
     ``multiple`` > 1 (a compiled tower) makes one bucket of a rounded length: compiled code is
     reused only for shapes it has seen, and the classes' lengths change with SAR's draw.
@@ -117,6 +122,9 @@ def split_prompts(tokens, prefix=None, overhead=BUCKET_OVERHEAD_POSITIONS, multi
     shared = tokens.shared_len
     suffix_lengths = [length - shared for length in tokens.lengths]
     limit = tokens.tokenized.shape[1] - shared
+    device = tokens.suffix.device
+    if overhead is None:
+        overhead = BUCKET_OVERHEAD_POSITIONS.get(device.type, BUCKET_OVERHEAD_POSITIONS["cuda"])
     if multiple > 1:
         overhead = math.inf
     buckets = plan_buckets(suffix_lengths, overhead, multiple, limit)
@@ -126,7 +134,6 @@ def split_prompts(tokens, prefix=None, overhead=BUCKET_OVERHEAD_POSITIONS, multi
         for row, index in enumerate(indices):
             eos[index] = first + row * length + suffix_lengths[index] - 1
         first += len(indices) * length
-    device = tokens.suffix.device
     order_and_eos = torch.tensor([order, eos], device=device)
     start = shared - tokens.suffix_start
     longest = max(length for length, _ in buckets)

@@ -12,7 +12,6 @@ from torch.utils.checkpoint import checkpoint
 
 from trainers.prompts import tokenize
 from trainers.shared_prefix import (
-    BUCKET_OVERHEAD_POSITIONS,
     SplitPrompts,
     encode_split,
     replace_context,
@@ -54,8 +53,9 @@ class TextEncoder(nn.Module):
     recompute_blocks = False
     # TRAINER.SHARED_PREFIX: prompt learners pass SplitPrompts (trainers/shared_prefix.py).
     shared_prefix = True
-    # Bucketing cost of one more length bucket, in padded positions (plan_buckets).
-    bucket_overhead = BUCKET_OVERHEAD_POSITIONS
+    # Bucketing cost of one more length bucket, in padded positions (plan_buckets); None: the
+    # device's default (shared_prefix.BUCKET_OVERHEAD_POSITIONS).
+    bucket_overhead = None
 
     def __init__(self, clip_model):
         super().__init__()
