@@ -10,10 +10,14 @@ ratio of each SAR variant to its own baseline. Record GPU figures in docs/benchm
     python tools/benchmark.py --tiny --steps 2              # CPU smoke run (tests use it)
     python tools/benchmark.py pipeline --root $DATA --dataset imagenet --workers 0 4 8
     python tools/benchmark.py textenc --class-counts 100 500 1000   # FLOP rate vs matmul peak
+    python tools/benchmark.py textenc --class-counts 1000 --n-ctx 16 4 --cpu \
+        --paths shared per-class                   # TRAINER.SHARED_PREFIX on vs off
 
 ``--compile MODE`` adds a row per trainer with ``TRAINER.COMPILE.MODE`` set (torch.compile of
 both towers), timed after at least 3 warm-up steps, which compile it. ``--text-checkpoint`` adds
-a row per trainer with ``TRAINER.TEXT_CHECKPOINT`` on and its time and saved-bytes ratios.
+a row per trainer with ``TRAINER.TEXT_CHECKPOINT`` on and its time and saved-bytes ratios;
+``--per-class`` one with ``TRAINER.SHARED_PREFIX`` off (the per-class text path) and the ratios
+of the shared-prefix row to it.
 
 Fairness: every row is built and warmed up before any is timed, then the rows take turns, one
 step each, in alternating order; the table gives the median and the min-max spread. Ratios of
@@ -44,7 +48,6 @@ from dassl.engine import TRAINER_REGISTRY  # noqa: E402
 from launch.cli import HelpFormatter  # noqa: E402
 from trainers.backbone import autocast_for  # noqa: E402
 from trainers.config import extend_cfg  # noqa: E402
-from trainers.text_encoder import TextEncoder  # noqa: E402
 from trainers.yaml_config import merge_yaml_file  # noqa: E402
 
 # The base-to-new config of each trainer (spec table); SAR variants use their own copy.
@@ -54,6 +57,11 @@ DEFAULT_CONFIGS = {
     "KgCoOp": "vit_b16_ep100_ctxv1",
     "MaPLe": "vit_b16_c2_ep5_batch4_2ctx",
     "PromptSRC": "vit_b16_c2_ep20_batch4_4+4ctx",
+    "CoOp_ATP": "vit_b16_ep10",
+    "CoCoOp_ATP": "vit_b16_c4_ep10_batch1_ctxv1",
+    "KgCoOp_ATP": "vit_b16_ep100_ctxv1",
+    "MaPLe_ATP": "vit_b16_c2_ep5_batch4_2ctx",
+    "PromptSRC_ATP": "vit_b16_c2_ep20_batch4_4+4ctx",
 }
 
 
@@ -103,7 +111,8 @@ def build_cfg(trainer, arch, prec, batch, num_novel, bank_file, device, compile_
     cfg.TRAINER[node].PREC = prec
     cfg.MODEL.BACKBONE.NAME = f"random:{arch}"
     cfg.DATASET.NAME = "ImageNet"
-    cfg.DATALOADER.TRAIN_X.BATCH_SIZE = batch
+    if batch:  # 0: the config's own batch size
+        cfg.DATALOADER.TRAIN_X.BATCH_SIZE = batch
     cfg.USE_CUDA = device == "cuda"
     cfg.SEED = 1
     cfg.VERBOSE = False
@@ -137,19 +146,6 @@ def offline_trainer(trainer, cfg, classnames):
     return instance
 
 
-def median_seconds(step, device, steps, warmup):
-    """Median wall time of ``step(index)`` over ``steps`` calls after ``warmup`` untimed ones."""
-    times = []
-    for index in range(warmup + steps):
-        synchronize(device)
-        start = time.perf_counter()
-        step(index)
-        synchronize(device)
-        if index >= warmup:
-            times.append(time.perf_counter() - start)
-    return statistics.median(times)
-
-
 class Row(NamedTuple):
     """One benchmarked setting of one trainer."""
 
@@ -158,6 +154,7 @@ class Row(NamedTuple):
     full_context: bool = False  # the upstream-equivalent 77-token text pass
     compile_mode: str = ""
     text_checkpoint: bool = False
+    shared_prefix: bool = True  # TRAINER.SHARED_PREFIX
 
 
 def build_row(row, args, bank_file):
@@ -166,6 +163,7 @@ def build_row(row, args, bank_file):
     cfg = build_cfg(row.trainer, args.arch, row.prec, args.batch or 0, args.novel, bank_file,
                     device, row.compile_mode, args.compile_backend)
     cfg.TRAINER.TEXT_CHECKPOINT = row.text_checkpoint
+    cfg.TRAINER.SHARED_PREFIX = row.shared_prefix and not row.full_context
     batch = args.batch or cfg.DATALOADER.TRAIN_X.BATCH_SIZE
     cfg.DATALOADER.TRAIN_X.BATCH_SIZE = batch
     cfg.freeze()
@@ -245,6 +243,7 @@ def row_result(built, device):
     return {"trainer": row.trainer, "prec": instance_prec(row.prec, device),
             "context": "77 (upstream)" if row.full_context else "exact",
             "compile": row.compile_mode or "-", "text ckpt": "on" if row.text_checkpoint else "-",
+            "prefix": "shared" if built.trainer.model.shares_prefix() else "per-class",
             "batch": built.batch, "ms/step": median, "spread": f"{min(ms):.1f}-{max(ms):.1f}",
             "images/s": built.batch / median * 1000,
             "peak GiB": built.peak / 2**30 if device == "cuda" else None,
@@ -258,6 +257,8 @@ def benchmark_rows(args):
         rows += [Row(t, args.prec, compile_mode=args.compile) for t in args.trainers]
     if args.text_checkpoint:
         rows += [Row(t, args.prec, text_checkpoint=True) for t in args.trainers]
+    if args.per_class:
+        rows += [Row(t, args.prec, shared_prefix=False) for t in args.trainers]
     if args.compare:
         rows += [Row(t, "fp16", full_context=True)
                  for t in dict.fromkeys(baseline_of(t) for t in args.trainers)]
@@ -306,21 +307,25 @@ def add_ratios(rows):
     """Ratios against the upstream-equivalent reference, of SAR against its baseline, and of
     text checkpointing against the same row without it; None (printed "-") where none applies."""
     reference = {r["trainer"]: r for r in rows if r["context"].startswith("77")}
-    ours = {(r["trainer"], r["compile"], r["text ckpt"]): r for r in rows
+    ours = {(r["trainer"], r["compile"], r["text ckpt"], r["prefix"]): r for r in rows
             if not r["context"].startswith("77")}
     for row in rows:
         ref = reference.get(baseline_of(row["trainer"]))
         row["vs upstream"] = ratio(row, ref, "ms/step")
         sar = row["trainer"].endswith("_SAR") and not row["context"].startswith("77")
-        base = ours.get((baseline_of(row["trainer"]), row["compile"], row["text ckpt"]))
-        base = base if sar else None
+        key = (row["trainer"], row["compile"], row["text ckpt"], row["prefix"])
+        base = ours.get((baseline_of(row["trainer"]), *key[1:])) if sar else None
         row["SAR/base time"] = ratio(row, base, "ms/step")
         row["SAR/base mem"] = ratio(row, base, "peak GiB")
         row["SAR/base saved"] = ratio(row, base, "saved MiB")
         checkpointed = row["text ckpt"] == "on"
-        plain = ours.get((row["trainer"], row["compile"], "-")) if checkpointed else None
+        plain = ours.get((*key[:2], "-", key[3])) if checkpointed else None
         row["ckpt/plain time"] = ratio(row, plain, "ms/step")
         row["ckpt/plain saved"] = ratio(row, plain, "saved MiB")
+        shared = row["prefix"] == "shared" and not row["context"].startswith("77")
+        per_class = ours.get((*key[:3], "per-class")) if shared else None
+        row["shared/per-class time"] = ratio(row, per_class, "ms/step")
+        row["shared/per-class saved"] = ratio(row, per_class, "saved MiB")
 
 
 def matmul_rate(device, dtype, size, repeats=10):
@@ -342,11 +347,21 @@ def synchronize(device):
         torch.cuda.synchronize()
 
 
-def text_encoder_rate(args):
-    """Forward + backward of CoOp's text path over N classes: ms, TFLOP/s, share of matmul peak.
+TEXT_PATHS = {  # textenc: name -> (TRAINER.SHARED_PREFIX, exact truncation)
+    "shared": (True, True),  # the shared prefix once, suffixes by length bucket
+    "per-class": (False, True),  # every class's whole prompt, up to the longest EOS
+    "full-77": (False, False),  # upstream's 77 positions per class
+}
 
-    FLOPs are counted by ``torch.utils.flop_counter`` on one pass (the frozen weights get no
-    gradient, so the backward is about one forward); the rate is FLOPs / median time.
+
+def text_encoder_rate(args):
+    """Forward + backward of CoOp's text path over N classes, per path (``TEXT_PATHS``): ms,
+    autograd's saved MiB, TFLOP/s and share of the matmul peak, and the time and saved-bytes
+    ratios against the per-class path of the same class count and N_CTX.
+
+    One untimed pass per row counts FLOPs (``torch.utils.flop_counter``; the frozen weights get
+    no gradient, so the backward is about one forward) and saved bytes, and warms up; then the
+    rows of one setting take turns, one pass each, in alternating order.
     """
     device = benchmark_device(args)
     dtypes = {"bf16": torch.bfloat16, "fp16": torch.float16, "amp": torch.float16}
@@ -354,43 +369,75 @@ def text_encoder_rate(args):
     peak = matmul_rate(device, dtype, 8192 if device == "cuda" else 512)
     rows = []
     for classes in args.class_counts:
-        for full_context in (False, True):
-            TextEncoder.exact_truncation = not full_context
-            try:
-                tokens, flops, seconds = time_text_path(args, device, classes)
-            finally:
-                TextEncoder.exact_truncation = True
-            rate = flops / seconds / 1e12
-            rows.append({"classes": classes, "tokens": tokens, "ms": seconds * 1000,
-                         "GFLOP": flops / 1e9, "TFLOP/s": rate, "matmul TFLOP/s": peak,
-                         "of peak": rate / peak})
+        for n_ctx in args.n_ctx:
+            paths = [text_path(args, device, classes, n_ctx, path, overhead)
+                     for path in args.paths
+                     for overhead in (args.bucket_overhead if path == "shared" else [None])]
+            time_text_paths(paths, device, args.steps)
+            rows += [text_row(path, classes, n_ctx, peak, paths) for path in paths]
     name = torch.cuda.get_device_name() if device == "cuda" else "cpu"
     print(f"device: {name}; CLIP random:{args.arch}; CoOp text path, forward + backward, "
-          f"{instance_prec(args.prec, device)}; matmul peak measured with {dtype}")
-    print(tabulate(rows, headers="keys", floatfmt=".3g", tablefmt="github"))
+          f"{instance_prec(args.prec, device)}; {torch.get_num_threads()} CPU threads; "
+          f"matmul peak measured with {dtype}; median of {args.steps} interleaved passes")
+    print(tabulate(rows, headers="keys", floatfmt=".3g", tablefmt="github", missingval="-"))
     return rows
 
 
-def time_text_path(args, device, classes):
-    """(context length, FLOPs of one pass, median seconds per pass) of CoOp's text path."""
+def text_path(args, device, classes, n_ctx, path, overhead=None):
+    """CoOp over ``classes`` ImageNet names with a random context of ``n_ctx`` tokens, its text
+    pass set up as ``path`` (``overhead``: the shared path's bucketing cost, plan_buckets); one
+    counting pass (FLOPs, saved bytes) that also warms it up."""
     from torch.utils.flop_counter import FlopCounterMode
 
     cfg = build_cfg("CoOp", args.arch, args.prec, 1, 0, "", device)
+    cfg.TRAINER.COOP.CTX_INIT = ""
+    cfg.TRAINER.COOP.N_CTX = n_ctx
+    cfg.TRAINER.SHARED_PREFIX = TEXT_PATHS[path][0]
     cfg.freeze()
     instance = offline_trainer("CoOp", cfg, list(IMAGENET_CLASSNAMES[:classes]))
     model = instance.model
+    model.text_encoder.exact_truncation = TEXT_PATHS[path][1]
+    model.text_encoder.bucket_overhead = overhead
     tokens = model.class_tokens()
+    buckets = len(model.text_encoder.split(tokens).shapes) if model.shares_prefix() else None
 
     def step(_index=0):
         with autocast_for(instance.prec, instance.device):
             features = model.encode_text(tokens)
         features.float().sum().backward()
 
-    with FlopCounterMode(display=False) as counter:
+    with FlopCounterMode(display=False) as counter, SavedBytes(model) as saved:
         step()
-    seconds = median_seconds(step, device, args.steps, args.warmup)
-    context = model.text_encoder.context_length(tokens.max_len)
-    return context, counter.get_total_flops(), seconds
+    return SimpleNamespace(path=path, step=step, flops=counter.get_total_flops(),
+                           saved=saved.mib, times=[], buckets=buckets, overhead=overhead,
+                           context=model.text_encoder.context_length(tokens.max_len))
+
+
+def time_text_paths(paths, device, steps):
+    for round_index in range(steps):
+        for path in paths if round_index % 2 == 0 else paths[::-1]:
+            synchronize(device)
+            start = time.perf_counter()
+            path.step()
+            synchronize(device)
+            path.times.append(time.perf_counter() - start)
+
+
+def text_row(path, classes, n_ctx, peak, paths):
+    seconds = statistics.median(path.times)
+    rate = path.flops / seconds / 1e12
+    per_class = next((p for p in paths if p.path == "per-class"), None)
+    reference = statistics.median(per_class.times) if per_class else None
+    return {"classes": classes, "N_CTX": n_ctx, "path": path.path,
+            "bucket cost": (("default" if path.overhead is None else path.overhead)
+                            if path.path == "shared" else None),
+            "buckets": path.buckets, "tokens": path.context,
+            "ms": seconds * 1000, "spread": f"{min(path.times) * 1000:.0f}-"
+            f"{max(path.times) * 1000:.0f}", "saved MiB": path.saved,
+            "GFLOP": path.flops / 1e9, "TFLOP/s": rate, "matmul TFLOP/s": peak,
+            "of peak": rate / peak,
+            "time vs per-class": seconds / reference if reference else None,
+            "saved vs per-class": path.saved / per_class.saved if per_class else None}
 
 
 def pipeline(args):
@@ -457,6 +504,16 @@ def build_parser():
                         "shipped ImageNet bank (datasets/novel_classes/ImageNet.json)")
     parser.add_argument("--class-counts", nargs="+", type=int, default=[100, 500, 1000],
                         help="textenc: class counts")
+    parser.add_argument("--n-ctx", nargs="+", type=int, default=[16, 4],
+                        help="textenc: context lengths (a random context of N_CTX tokens)")
+    parser.add_argument("--paths", nargs="+", default=list(TEXT_PATHS), choices=list(TEXT_PATHS),
+                        help="textenc: text paths to time")
+    parser.add_argument("--bucket-overhead", nargs="+", type=float, default=[None],
+                        help="textenc: shared rows, one per bucketing cost (padded positions "
+                        "one more length bucket is worth; inf = a single bucket); default: the "
+                        "device's (trainers/shared_prefix.py)")
+    parser.add_argument("--per-class", action="store_true",
+                        help="also time our rows with TRAINER.SHARED_PREFIX False")
     parser.add_argument("--tiny", action="store_true",
                         help="smoke run: tiny CLIP, 10 classes, batch 2, on the CPU")
     parser.add_argument("--root", default="", help="pipeline: data root")
@@ -474,7 +531,7 @@ def parse_args(argv):
     args = build_parser().parse_args(argv)
     if args.tiny:
         args.arch, args.classes, args.novel, args.batch, args.cpu = "tiny", 10, 6, 2, True
-        args.class_counts = [10]
+        args.class_counts, args.n_ctx = [10], [4]
         args.warmup = min(args.warmup, 1)
     return args
 

@@ -36,12 +36,24 @@ def test_compiled_rows_are_compared_with_their_own_baseline():
     assert rows[3]["SAR/base time"] == rows[3]["ms/step"] / rows[2]["ms/step"]
 
 
-def test_text_encoder_rate_counts_flops_of_both_contexts():
-    rows = benchmark.main(["textenc", "--tiny", "--steps", "1"])
-    exact, full = rows
+def test_text_encoder_rate_counts_flops_and_saved_bytes_of_every_path():
+    rows = benchmark.main(["textenc", "--tiny", "--steps", "2"])
+    shared, exact, full = rows
+    assert [r["path"] for r in rows] == ["shared", "per-class", "full-77"]
     assert full["tokens"] == 77 and exact["tokens"] < 77
-    assert full["GFLOP"] > exact["GFLOP"] > 0
+    assert full["GFLOP"] > exact["GFLOP"] > shared["GFLOP"] > 0
+    assert full["saved MiB"] > exact["saved MiB"] > shared["saved MiB"] > 0
+    assert shared["saved vs per-class"] == shared["saved MiB"] / exact["saved MiB"]
+    assert exact["time vs per-class"] == 1.0 and shared["time vs per-class"] > 0
     assert exact["of peak"] == exact["TFLOP/s"] / exact["matmul TFLOP/s"]
+
+
+def test_per_class_rows_give_the_shared_prefix_ratios():
+    rows = benchmark.main(["--tiny", "--steps", "1", "--trainers", "CoOp_SAR", "--per-class"])
+    assert [(r["trainer"], r["prefix"]) for r in rows] == [
+        ("CoOp_SAR", "shared"), ("CoOp_SAR", "per-class")]
+    assert rows[0]["shared/per-class saved"] == rows[0]["saved MiB"] / rows[1]["saved MiB"] < 1
+    assert rows[1]["shared/per-class time"] is None
 
 
 def test_rows_warm_up_first_then_time_interleaved(monkeypatch, capsys):

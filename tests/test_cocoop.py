@@ -82,14 +82,20 @@ def test_prompts_differ_per_image(setup):
     assert not torch.allclose(text[0], text[1], atol=1e-4)
 
 
-def test_batched_equals_one_image_at_a_time_in_one_text_pass(setup):
+@pytest.mark.parametrize("shared", [True, False])  # TRAINER.SHARED_PREFIX
+def test_batched_equals_one_image_at_a_time_in_one_text_pass(setup, shared):
     model = make_model(setup)
+    model.text_encoder.shared_prefix = shared
     images = torch.randn(4, 3, 32, 32)
     calls = []
     handle = model.text_encoder.register_forward_hook(lambda _m, args, _o: calls.append(args[0]))
     batched = model(images).logits
     handle.remove()
-    assert len(calls) == 1 and calls[0].shape[0] == 4 * len(NAMES)  # no loop over images
+    assert len(calls) == 1  # no loop over images
+    if shared:  # one prefix per image; the class suffixes are not repeated per image
+        assert calls[0].prefix.shape[0] == 4 and len(calls[0].eos) == len(NAMES)
+    else:
+        assert calls[0].shape[0] == 4 * len(NAMES)
     single = torch.cat([model(images[i : i + 1]).logits for i in range(4)])
     assert batched.shape == (4, len(NAMES))
     assert torch.allclose(batched, single, atol=1e-4)

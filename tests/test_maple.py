@@ -48,6 +48,9 @@ def make_model(setup, depth, prec="fp32", seed=0):
 
 
 def run_recorded(model, image):
+    # block hooks see whole prompts on the per-class path; the shared-prefix path, which calls
+    # the blocks' parts, is checked against it in tests/test_shared_prefix.py
+    model.text_encoder.shared_prefix = False
     text, text_handles = record_blocks(model.text_encoder.transformer.resblocks)
     vision, vision_handles = record_blocks(model.image_encoder.transformer.resblocks)
     with torch.no_grad():

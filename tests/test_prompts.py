@@ -99,3 +99,38 @@ def test_prompts_at_clips_context_pass_and_one_token_more_is_refused(clip_model)
     assert tokens.max_len == 77
     with pytest.raises(ValueError, match=r"class 'a' \(N_CTX 74\) is 78 tokens.*holds 77"):
         ClassTokens.build(clip_model, ["a"], " ".join(["X"] * 74), 74)
+
+
+def test_class_tokens_know_their_lengths_and_shared_positions(clip_model):
+    from trainers.prompts import leading_positions
+
+    names = ["x", "sea or lake", "a much longer class name of many words"]
+    tokens = ClassTokens.build(clip_model, names, "a photo of a", 4)
+    assert tokens.lengths == (tokens.tokenized.argmax(-1) + 1).tolist()
+    assert tokens.shared_len == 5  # SOS + "a photo of a"
+    # MaPLe with N_CTX 2 keeps "of a" in the prompt text: shared words after the context
+    maple = ClassTokens.build(clip_model, names, "a photo of a", 2)
+    assert maple.shared_len == 5 and maple.suffix_start == 3
+    picked = tokens.select([2, 0]).cat(tokens.select([1]))
+    assert picked.lengths == [tokens.lengths[i] for i in (2, 0, 1)]
+    assert picked.shared_len == 5 and ClassTokens.build(clip_model, names, "", 0).shared_len == 1
+    with pytest.raises(ValueError, match='do not all start with the tokens of "a photo"'):
+        leading_positions("a photo", tokenize(["a photo of x.", "a dog."]))
+
+
+@pytest.mark.parametrize("n_ctx", [4, 2])
+def test_the_shared_prefix_is_how_every_class_prompt_starts(clip_model, n_ctx):
+    """The prefix run once must be exactly the first positions of every class's prompt: the
+    same SOS, the same context, the same words; a context per class has no such prefix."""
+    from trainers.prompts import shared_prefix
+
+    tokens = ClassTokens.build(clip_model, ["x", "sea or lake", "river"], "a photo of a", n_ctx)
+    ctx = torch.randn(n_ctx, 64)
+    prefix = shared_prefix(ctx, tokens)
+    whole = assemble_prompts(ctx, tokens)
+    assert prefix.shape == (1, 5, 64)
+    assert all(torch.equal(row[:5], prefix[0]) for row in whole)
+    per_image = shared_prefix(torch.randn(3, n_ctx, 64), tokens)
+    assert per_image.shape == (3, 5, 64) and not torch.equal(per_image[0], per_image[1])
+    with pytest.raises(ValueError, match="does not fit"):
+        shared_prefix(torch.randn(n_ctx + 1, 64), tokens)

@@ -105,6 +105,7 @@ def test_prompts_enter_both_towers_independently_per_layer(setup):
     model = make_model(setup)
     pl = model.prompt_learner
     assert pl.prompt_prefix == "a photo of a" and pl.n_ctx == 4
+    model.text_encoder.shared_prefix = False  # block hooks see whole prompts on this path
     text, handles = record_blocks(model.text_encoder.transformer.resblocks)
     vision, more = record_blocks(model.image_encoder.transformer.resblocks)
     with torch.no_grad():

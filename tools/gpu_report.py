@@ -36,6 +36,11 @@ B2N = "--classes 500 --novel 500"
 SECTIONS = [
     ("Step time and peak memory: ours vs upstream-equivalent, SAR / baseline (500 + 500)",
      benchmark, f"--trainers CoOp CoOp_SAR KgCoOp KgCoOp_SAR {B2N} --compare"),
+    ("TRAINER.SHARED_PREFIX: text tower forward + backward at 1000 ImageNet names, on vs off",
+     benchmark, "textenc --class-counts 1000 --n-ctx 16 4 --prec bf16 --paths shared per-class "
+     "--bucket-overhead 0 64 1024 inf"),
+    ("TRAINER.SHARED_PREFIX: CoOp_SAR whole step at 500 + 500, on vs off", benchmark,
+     f"--trainers CoOp_SAR {B2N} --per-class"),
     ("Step time and peak memory: CoCoOp and MaPLe", benchmark,
      f"--trainers CoCoOp CoCoOp_SAR MaPLe MaPLe_SAR {B2N} --compare"),
     ("Step time and peak memory: PromptSRC", benchmark,

@@ -32,7 +32,7 @@ from trainers.backbone_input import check_normalization
 from trainers.compilation import compile_settings, compile_towers, mark_step_begin
 from trainers.open_clip_backbones import load_backbone
 from trainers.prompts import TEMPLATE_TABLES, ClassTokens
-from trainers.text_encoder import TextEncoder, text_checkpointing
+from trainers.text_encoder import TextEncoder, shared_prefix_setting, text_checkpointing
 
 CLASS_DEPENDENT_BUFFERS = ("token_prefix", "token_suffix")
 EPOCH_FILE = re.compile(r"model\.pth\.tar-(\d+)")
@@ -64,6 +64,8 @@ class ClassTokenBuffers(nn.Module):
         self.register_buffer(tokenized_name, tokens.tokenized, persistent=False)
         setattr(self, f"{name}name_lens", tokens.name_lens)
         setattr(self, f"{name}max_len", tokens.max_len)
+        setattr(self, f"{name}prompt_lengths", tokens.lengths)
+        setattr(self, f"{name}shared_len", tokens.shared_len)
 
     def class_tokens(self, name=""):
         """The class set's tokens; with ``lead_blocks`` (ATPrompt's attribute blocks) the prefix
@@ -78,6 +80,8 @@ class ClassTokenBuffers(nn.Module):
             suffix=getattr(self, suffix),
             name_lens=getattr(self, f"{name}name_lens"),
             max_len=getattr(self, f"{name}max_len"),
+            lengths=getattr(self, f"{name}prompt_lengths"),
+            shared_len=getattr(self, f"{name}shared_len"),
         )
         return self.with_lead(tokens)
 
@@ -128,6 +132,48 @@ class PromptCLIP(nn.Module):
 
     def encode_text(self, tokens, image_features=None):
         raise NotImplementedError
+
+    def unshared_reason(self):
+        """Why the text path cannot share a prompt prefix across classes, or None: the tower's
+        blocks (``TextEncoder.unshared_reason``) or the learner's layout (a class name at the
+        front or middle, a context per class)."""
+        return self.text_encoder.unshared_reason or self.prompt_learner.unshared_reason()
+
+    def shares_prefix(self):
+        """The shared-prefix path is on (TRAINER.SHARED_PREFIX) and possible for this model."""
+        return (self.text_encoder.shares_prefix and self.prompt_learner.unshared_reason() is None
+                and self._prefix_checked is not False)
+
+    _prefix_checked = None  # whether the learner's shared_prefix() starts its prompts (once)
+
+    def encode_prompts(self, tokens, deep_prompts=None):
+        """Text features (not normalized) of ``tokens``' classes from the prompt learner: the
+        shared prefix once and each class's suffix where the layout allows, else every class's
+        whole prompt (the same numbers up to float rounding)."""
+        learner, encoder = self.prompt_learner, self.text_encoder
+        start = tokens.prefix.shape[1]  # deep prompts replace the context slot after SOS (+ lead)
+        if self.shares_prefix():
+            prefix = learner.shared_prefix(tokens)
+            if self._prefix_checked is None:
+                self._prefix_checked = self.prefix_starts_every_prompt(prefix, tokens)
+            if self._prefix_checked:
+                return encoder(encoder.split(tokens, prefix), deep_prompts=deep_prompts,
+                               context_start=start)[0]
+        return encoder(learner(tokens), tokens.tokenized, deep_prompts=deep_prompts,
+                       max_len=tokens.max_len, context_start=start)
+
+    @torch.no_grad()
+    def prefix_starts_every_prompt(self, prefix, tokens):
+        """Once per model: the prefix the learner shares must be, bit for bit, how its whole
+        prompt starts. A learner that builds its prompts otherwise (a subclass that adds tokens
+        before the context, say) but inherits ``shared_prefix`` is caught here, logged in one
+        line, and runs the per-class path instead of giving wrong features."""
+        whole = self.prompt_learner(tokens.select([0]))[0, : prefix.shape[1]]
+        if torch.equal(whole.to(prefix.dtype), prefix[0]):
+            return True
+        print(f"TRAINER.SHARED_PREFIX: {type(self.prompt_learner).__name__}.shared_prefix() is "
+              "not how its prompts start, so the text tower runs every class's whole prompt")
+        return False
 
     def forward(self, image, extra_classes=None, text_features=None):
         return self.from_image_features(self.encode_image(image), extra_classes, text_features)
@@ -185,6 +231,7 @@ class PromptTrainer(TrainerX):
         compile_settings(cfg)  # a bad TRAINER.COMPILE.MODE fails before anything is built
         self.hand_crafted_table(cfg)  # and so does a bad TRAINER.COOP.TEMPLATES
         text_checkpointing(cfg)
+        shared_prefix_setting(cfg)
         if not getattr(self.custom_clip_class, "prompted_image_tower", False):
             feature_cache.check_root(cfg)  # (MaPLe and PromptSRC ignore the cache)
 
@@ -204,6 +251,11 @@ class PromptTrainer(TrainerX):
         print(f"Building custom CLIP (precision: {self.prec})")
         self.model = self.build_custom_clip(cfg, classnames, clip_model)
         self.model.text_encoder.recompute_blocks = text_checkpointing(cfg)
+        self.model.text_encoder.shared_prefix = shared_prefix_setting(cfg)
+        reason = self.model.unshared_reason()
+        if self.model.text_encoder.shared_prefix and reason:
+            print(f"TRAINER.SHARED_PREFIX: {reason}, so the text tower runs every class's "
+                  "whole prompt (the per-class path)")
         learnable = getattr(self.model, self.learnable_module)
         for name, param in self.model.named_parameters():
             param.requires_grad_(name.startswith(self.learnable_module + "."))

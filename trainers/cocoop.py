@@ -14,7 +14,7 @@ import torch.nn as nn
 
 from dassl.engine import TRAINER_REGISTRY
 from trainers.base import ClassTokenBuffers, PromptCLIP, PromptTrainer, normalize
-from trainers.prompts import ClassTokens, init_context
+from trainers.prompts import ClassTokens, init_context, shared_prefix
 
 PROMPTS_PER_PASS = 8192  # bound on B images x N classes per text-encoder pass (memory)
 
@@ -47,14 +47,24 @@ class PromptLearner(ClassTokenBuffers):
         """
         tokens = self.class_tokens() if tokens is None else tokens
         length = tokens.max_len if length is None else length
-        shift = self.meta_net(image_features)  # (B, D)
-        ctx = self.ctx.unsqueeze(0) + shift.unsqueeze(1)  # (B, n_ctx, D)
+        ctx = self.image_context(image_features)
         n_img, n_cls = ctx.shape[0], len(tokens)
         prefix = tokens.prefix.unsqueeze(0).expand(n_img, -1, -1, -1)
         suffix = tokens.suffix[:, : length - tokens.prefix.shape[1] - self.n_ctx]
         suffix = suffix.unsqueeze(0).expand(n_img, -1, -1, -1)
         ctx = ctx.to(prefix.dtype).unsqueeze(1).expand(-1, n_cls, -1, -1)
         return torch.cat([prefix, ctx, suffix], dim=2)
+
+    def image_context(self, image_features):
+        """(B, n_ctx, D): the context of image b is ctx + meta_net(f_b)."""
+        return self.ctx.unsqueeze(0) + self.meta_net(image_features).unsqueeze(1)
+
+    def unshared_reason(self):
+        return None
+
+    def shared_prefix(self, image_features, tokens):
+        """Per image, SOS and its context, (B, P, D): shared by every class of that image."""
+        return shared_prefix(self.image_context(image_features), tokens)
 
 
 class CustomCLIP(PromptCLIP):
@@ -71,16 +81,28 @@ class CustomCLIP(PromptCLIP):
             raise ValueError("CoCoOp's prompts are conditioned on the image: pass image_features")
         n_cls = len(tokens)
         per_pass = max(1, self.prompts_per_pass // n_cls)
-        length = self.text_encoder.context_length(tokens.max_len)
+        split = self.text_encoder.split(tokens) if self.shares_prefix() else None
         chunks = []
         for start in range(0, image_features.shape[0], per_pass):
-            prompts = self.prompt_learner(image_features[start : start + per_pass], tokens, length)
-            n_img = prompts.shape[0]
-            features = self.text_encoder(
-                prompts.flatten(0, 1), tokens.tokenized.repeat(n_img, 1), max_len=tokens.max_len
-            )
-            chunks.append(normalize(features.float()).view(n_img, n_cls, -1))
+            images = image_features[start : start + per_pass]
+            if split is not None:
+                prefix = self.prompt_learner.shared_prefix(images, tokens)
+                features = self.text_encoder(split._replace(prefix=prefix))
+            else:
+                features = self.per_class_features(images, tokens)
+            chunks.append(normalize(features.float()))
         return torch.cat(chunks)
+
+    def per_class_features(self, images, tokens):
+        """(B, N, E) through every (image, class) prompt whole: the path without a shared
+        prefix."""
+        length = self.text_encoder.context_length(tokens.max_len)
+        prompts = self.prompt_learner(images, tokens, length)
+        n_img = prompts.shape[0]
+        features = self.text_encoder(
+            prompts.flatten(0, 1), tokens.tokenized.repeat(n_img, 1), max_len=tokens.max_len
+        )
+        return features.view(n_img, len(tokens), -1)
 
 
 @TRAINER_REGISTRY.register()

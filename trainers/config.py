@@ -91,6 +91,9 @@ def extend_cfg(cfg):
 
     # Ours: a memory-lean text tower, recomputed in backward (trainers/text_encoder.py).
     cfg.TRAINER.TEXT_CHECKPOINT = False
+    # Ours: the prompt positions all classes share run once per step, class suffixes grouped
+    # by length (trainers/shared_prefix.py); exact, so on by default. False: per-class path.
+    cfg.TRAINER.SHARED_PREFIX = True
     # Ours: a folder of frozen test-set image features shared by runs ('' = off;
     # trainers/feature_cache.py). Both are read with get(), so upstream configs need neither.
     cfg.TEST.FEATURE_CACHE = ""

@@ -4,7 +4,7 @@ import torch.nn as nn
 
 from dassl.engine import TRAINER_REGISTRY
 from trainers.base import ClassTokenBuffers, PromptCLIP, PromptTrainer, normalize
-from trainers.prompts import ClassTokens, assemble_prompts, init_context
+from trainers.prompts import ClassTokens, assemble_prompts, init_context, shared_prefix
 
 
 class PromptLearner(ClassTokenBuffers):
@@ -33,6 +33,18 @@ class PromptLearner(ClassTokenBuffers):
             )
         return assemble_prompts(self.ctx, tokens, self.class_token_position)
 
+    def unshared_reason(self):
+        if self.class_token_position != "end":
+            return (f"CLASS_TOKEN_POSITION {self.class_token_position} puts the class name "
+                    "before part of the context, so no position but SOS is shared")
+        if self.ctx.dim() == 3:
+            return "CSC True gives every class its own context"
+        return None
+
+    def shared_prefix(self, tokens):
+        """SOS, context and any words before the class name, (1, P, D), shared by all."""
+        return shared_prefix(self.ctx, tokens)
+
 
 class CustomCLIP(PromptCLIP):
     def __init__(self, cfg, classnames, clip_model):
@@ -40,9 +52,7 @@ class CustomCLIP(PromptCLIP):
         self.prompt_learner = PromptLearner(cfg, classnames, clip_model)
 
     def encode_text(self, tokens, image_features=None):
-        prompts = self.prompt_learner(tokens)
-        features = self.text_encoder(prompts, tokens.tokenized, max_len=tokens.max_len)
-        return normalize(features.float())
+        return normalize(self.encode_prompts(tokens).float())
 
 
 @TRAINER_REGISTRY.register()

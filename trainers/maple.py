@@ -21,7 +21,12 @@ import torch.nn as nn
 from dassl.engine import TRAINER_REGISTRY
 from trainers.base import ClassTokenBuffers, PromptCLIP, PromptTrainer, normalize
 from trainers.image_encoder import ImageEncoder, require_vision_transformer
-from trainers.prompts import ClassTokens, assemble_prompts, word_or_random_context
+from trainers.prompts import (
+    ClassTokens,
+    assemble_prompts,
+    shared_prefix,
+    word_or_random_context,
+)
 
 
 class DeepPromptLearner(ClassTokenBuffers):
@@ -32,6 +37,14 @@ class DeepPromptLearner(ClassTokenBuffers):
         """Text prompt embeddings (N, 77, D) for ``tokens`` (default: the base classes)."""
         tokens = self.class_tokens() if tokens is None else tokens
         return assemble_prompts(self.ctx, tokens)
+
+    def unshared_reason(self):
+        return None  # the class name always ends the prompt, after one shared context
+
+    def shared_prefix(self, tokens):
+        """SOS, context and the CTX_INIT words left in the prompt text, (1, P, D); the deep
+        prompts replace the context inside it at each layer."""
+        return shared_prefix(self.ctx, tokens)
 
 
 class MultiModalPromptLearner(DeepPromptLearner):
@@ -108,13 +121,8 @@ class CustomCLIP(PromptCLIP):
         return normalize(self.image_encoder(image, shallow, deep).float())
 
     def encode_text(self, tokens, image_features=None):
-        prompts = self.prompt_learner(tokens)
-        features = self.text_encoder(
-            prompts, tokens.tokenized,
-            deep_prompts=self.prompt_learner.text_deep_prompts(), max_len=tokens.max_len,
-            context_start=tokens.prefix.shape[1],  # the deep prompts replace the context slot
-        )
-        return normalize(features.float())
+        deep_prompts = self.prompt_learner.text_deep_prompts()
+        return normalize(self.encode_prompts(tokens, deep_prompts).float())
 
 
 @TRAINER_REGISTRY.register()

@@ -184,6 +184,10 @@ class ClassTokens:
 
     ``max_len`` is the longest prompt (up to and including EOS): the text transformer is causal
     and pools at EOS, so positions after it never change the features and can be skipped.
+    ``lengths`` are each prompt's own (host integers, so bucketing by length needs no device
+    sync); ``shared_len`` counts the leading positions every prompt of the set has in common
+    with the prompt text (SOS, the context placeholders and any words before the class name):
+    the shared-prefix text path runs those once (trainers/shared_prefix.py).
     """
 
     tokenized: torch.Tensor  # (N, 77)
@@ -191,11 +195,22 @@ class ClassTokens:
     suffix: torch.Tensor  # (N, 77 - 1 - n_ctx, D): class name, ".", EOS, padding
     name_lens: list
     max_len: int
+    lengths: list = None  # per prompt, EOS position + 1; None: read from ``tokenized``
+    shared_len: int = 1  # leading positions identical in every prompt (1: SOS only)
+
+    def __post_init__(self):
+        if self.lengths is None:
+            self.lengths = (self.tokenized.argmax(dim=-1) + 1).tolist()
 
     @classmethod
     def build(cls, clip_model, classnames, prompt_prefix, n_ctx):
         ids = PromptIds.build(classnames, prompt_prefix, n_ctx)
         return ids.embedded(clip_model, torch.arange(len(ids.name_lens)))
+
+    @property
+    def suffix_start(self):
+        """The prompt position of ``suffix[:, 0]`` (1 + n_ctx)."""
+        return self.tokenized.shape[1] - self.suffix.shape[1]
 
     def __len__(self):
         return self.tokenized.shape[0]
@@ -210,6 +225,8 @@ class ClassTokens:
             suffix=self.suffix.index_select(0, device_index),
             name_lens=[self.name_lens[i] for i in index_list],
             max_len=self.max_len,
+            lengths=[self.lengths[i] for i in index_list],
+            shared_len=self.shared_len,
         )
 
     def cat(self, other):
@@ -219,11 +236,43 @@ class ClassTokens:
             suffix=torch.cat([self.suffix, other.suffix]),
             name_lens=self.name_lens + other.name_lens,
             max_len=max(self.max_len, other.max_len),
+            lengths=self.lengths + other.lengths,
+            shared_len=min(self.shared_len, other.shared_len),
         )
 
     def to(self, device):
         return ClassTokens(self.tokenized.to(device), self.prefix.to(device),
-                           self.suffix.to(device), self.name_lens, self.max_len)
+                           self.suffix.to(device), self.name_lens, self.max_len, self.lengths,
+                           self.shared_len)
+
+
+def leading_positions(prompt_prefix, tokenized):
+    """SOS plus the tokens of ``prompt_prefix``, the text before every class name: positions
+    the prompts share whatever the class (CLIP's tokenizer splits words before its BPE, so the
+    name never merges into them). Checked against ``tokenized``, so a layout that breaks it
+    fails here rather than giving wrong features."""
+    count = int((tokenize([prompt_prefix])[0] != 0).sum()) - 1  # SOS and words, not EOS
+    shared = tokenized[:, :count]
+    if not bool((shared == shared[:1]).all()):
+        raise ValueError(f'the prompts do not all start with the tokens of "{prompt_prefix}"')
+    return count
+
+
+def shared_prefix(ctx, tokens):
+    """The embeddings of the positions every class's prompt shares, (G, P, D): SOS, the context
+    and the words before the class name. ``ctx`` is (n_ctx, D), one group, or (G, n_ctx, D),
+    one group per image (CoCoOp). Built once, not per class, so the gradient into ``ctx`` comes
+    from one copy that every class reads (the class-token-at-the-end layout)."""
+    ctx = ctx.to(tokens.prefix.dtype)
+    ctx = ctx.unsqueeze(0) if ctx.dim() == 2 else ctx
+    groups, n_ctx = ctx.shape[0], ctx.shape[1]
+    lead = tokens.prefix.shape[1]  # SOS, and ATPrompt's attribute blocks where present
+    if tokens.suffix_start != lead + n_ctx or tokens.shared_len < tokens.suffix_start:
+        raise ValueError(f"a context of {n_ctx} tokens does not fit class tokens built for "
+                         f"{tokens.suffix_start - lead} with {tokens.shared_len} shared positions")
+    words = tokens.suffix[:1, : tokens.shared_len - tokens.suffix_start]
+    return torch.cat([tokens.prefix[:1].expand(groups, -1, -1), ctx,
+                      words.expand(groups, -1, -1)], dim=1)
 
 
 @dataclass
@@ -238,6 +287,8 @@ class PromptIds:
     name_lens: list
     max_len: int
     n_ctx: int
+    lengths: list  # per prompt, EOS position + 1
+    shared_len: int  # leading positions identical in every prompt (ClassTokens.shared_len)
 
     @classmethod
     def build(cls, classnames, prompt_prefix, n_ctx, progress=None):
@@ -247,8 +298,9 @@ class PromptIds:
         labels = [f"the prompt of class {n!r} (N_CTX {n_ctx})" for n in names]
         tokenized = check_prompt_lengths(texts, labels, progress)
         name_lens = ((tokenize(names, progress) != 0).sum(dim=-1) - 2).tolist()
-        max_len = int(tokenized.argmax(dim=-1).max().item()) + 1
-        return cls(tokenized, name_lens, max_len, n_ctx)
+        lengths = (tokenized.argmax(dim=-1) + 1).tolist()
+        return cls(tokenized, name_lens, max(lengths), n_ctx, lengths,
+                   leading_positions(prompt_prefix, tokenized))
 
     def __len__(self):
         return self.tokenized.shape[0]
@@ -264,6 +316,8 @@ class PromptIds:
             suffix=embedding[:, 1 + self.n_ctx :].clone(),
             name_lens=[self.name_lens[i] for i in index_list],
             max_len=self.max_len,
+            lengths=[self.lengths[i] for i in index_list],
+            shared_len=self.shared_len,
         )
 
 

@@ -14,6 +14,13 @@ from torch.utils.checkpoint import checkpoint
 
 from trainers.progress import advance
 from trainers.prompts import tokenize
+from trainers.shared_prefix import (
+    SplitPrompts,
+    encode_split,
+    replace_context,
+    split_prompts,
+    unsupported_reason,
+)
 
 
 def run_blocks(transformer, x, deep_prompts, replace, attn_mask=None, recompute=False):
@@ -47,6 +54,11 @@ class TextEncoder(nn.Module):
     length_multiple = 1
     # TRAINER.TEXT_CHECKPOINT: recompute the blocks in backward (text_checkpointing(cfg)).
     recompute_blocks = False
+    # TRAINER.SHARED_PREFIX: prompt learners pass SplitPrompts (trainers/shared_prefix.py).
+    shared_prefix = True
+    # Bucketing cost of one more length bucket, in padded positions (plan_buckets); None: the
+    # device's default (shared_prefix.BUCKET_OVERHEAD_POSITIONS).
+    bucket_overhead = None
 
     def __init__(self, clip_model):
         super().__init__()
@@ -57,14 +69,27 @@ class TextEncoder(nn.Module):
         self.token_embedding = clip_model.token_embedding
         self.register_buffer("attn_mask", clip_model.attn_mask.clone(), persistent=False)
         self.batch_first = getattr(clip_model.transformer, "batch_first", True)
+        # why these blocks cannot take the shared-prefix path (None: they can)
+        self.unshared_reason = unsupported_reason(clip_model.transformer)
+
+    @property
+    def shares_prefix(self):
+        """Whether prompt learners should hand this tower SplitPrompts: the key is on, the
+        blocks allow it, and the pass is not the benchmarks' full-77-token reference."""
+        return self.shared_prefix and self.unshared_reason is None and self.exact_truncation
+
+    def split(self, tokens, prefix=None):
+        """``tokens`` laid out for the shared-prefix path behind ``prefix`` (G, P, D)."""
+        return split_prompts(tokens, prefix, self.bucket_overhead, self.length_multiple)
 
     @property
     def dtype(self):
         return self.positional_embedding.dtype
 
-    def forward(self, prompts, tokenized_prompts, deep_prompts=None, max_len=None,
+    def forward(self, prompts, tokenized_prompts=None, deep_prompts=None, max_len=None,
                 context_start=1):
-        """Projected EOS features of ``prompts`` (N, 77, D).
+        """Projected EOS features of ``prompts`` (N, 77, D), or (G, N, E) for SplitPrompts
+        (the shared-prefix path, which needs no ``tokenized_prompts``).
 
         ``deep_prompts``: tensors (n_ctx, D) for layers 1, 2, ...; each replaces the n_ctx
         tokens from ``context_start`` on (1: right after SOS; after ATPrompt's attribute blocks,
@@ -72,6 +97,8 @@ class TextEncoder(nn.Module):
         the EOS position + 1 (saves a device sync); computed from ``tokenized_prompts`` when
         not given.
         """
+        if isinstance(prompts, SplitPrompts):
+            return self.project(encode_split(self, prompts, deep_prompts, context_start))
         eos = tokenized_prompts.argmax(dim=-1)
         if max_len is None:
             max_len = int(eos.max().item()) + 1
@@ -82,19 +109,15 @@ class TextEncoder(nn.Module):
         x = run_blocks(self.transformer, x, deep_prompts, replace, attn_mask=mask,
                        recompute=self.recompute_blocks)
         x = self.ln_final(x)
-        pooled = x[torch.arange(x.shape[0], device=x.device), eos.to(x.device)]
+        return self.project(x[torch.arange(x.shape[0], device=x.device), eos.to(x.device)])
+
+    def project(self, pooled):
         if isinstance(self.text_projection, nn.Linear):
             return self.text_projection(pooled)
         return pooled @ self.text_projection
 
     def _replace_context(self, x, ctx, start=1):
-        n_ctx = ctx.shape[0]
-        ctx = ctx.to(x.dtype)
-        if self.batch_first:
-            ctx = ctx.unsqueeze(0).expand(x.shape[0], -1, -1)
-            return torch.cat([x[:, :start], ctx, x[:, start + n_ctx :]], dim=1)
-        ctx = ctx.unsqueeze(1).expand(-1, x.shape[1], -1)
-        return torch.cat([x[:start], ctx, x[start + n_ctx :]], dim=0)
+        return replace_context(x, ctx, self.batch_first, start)
 
     def context_length(self, max_len):
         """Positions a pass runs for prompts whose longest EOS is at ``max_len - 1``."""
@@ -122,6 +145,14 @@ def text_checkpointing(cfg):
     value = cfg.TRAINER.get("TEXT_CHECKPOINT", False)
     if not isinstance(value, bool):
         raise ValueError(f"TRAINER.TEXT_CHECKPOINT must be True or False, got {value!r}")
+    return value
+
+
+def shared_prefix_setting(cfg):
+    """``TRAINER.SHARED_PREFIX``, read with ``get`` (default True: the path is exact)."""
+    value = cfg.TRAINER.get("SHARED_PREFIX", True)
+    if not isinstance(value, bool):
+        raise ValueError(f"TRAINER.SHARED_PREFIX must be True or False, got {value!r}")
     return value
 
 
