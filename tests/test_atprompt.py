@@ -150,6 +150,9 @@ def test_maple_deep_prompts_replace_the_context_slot_only(clip_model):
     learner = model.prompt_learner
     attach_attribute_blocks(learner, clip_model, PETS, NAMES)
     start, n_ctx = 1 + learner.lead_blocks.length, learner.n_ctx
+    # block hooks see whole prompts on the per-class path; the shared-prefix path (which calls
+    # the blocks' parts) equals it for MaPLe_ATP in tests/test_shared_prefix.py
+    model.text_encoder.shared_prefix = False
     record, handles = record_blocks(model.text_encoder.transformer.resblocks)
     with torch.no_grad():
         model.encode_text(model.class_tokens())
