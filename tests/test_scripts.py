@@ -1226,7 +1226,8 @@ def test_kill_9_of_the_pool_runner_ends_its_train_py_and_the_rerun_resumes(tmp_p
 
     e, opts = real_run_env(tmp_path)
     args = ["coop", "fewshot", "--datasets", "eurosat", "--seeds", "1", "--no-table"]
-    run_dir = tmp_path / "output/fewshot/eurosat/shots_4/CoOp/vit_b16_ctxv1/seed1"
+    # the folder names the shots that ran (DATASET.NUM_SHOTS 2 in the opts), not the script's 4
+    run_dir = tmp_path / "output/fewshot/eurosat/shots_2/CoOp/vit_b16_ctxv1/seed1"
     runner = start_runner(e, *args, "--gpus", "0", "--", *opts, "OPTIM.MAX_EPOCH", "100000")
     try:
         wait_for_checkpoint(run_dir, runner)
@@ -1253,7 +1254,7 @@ def test_ctrl_c_stops_the_sequential_runner_at_once_and_the_rerun_resumes(tmp_pa
 
     e, opts = real_run_env(tmp_path)
     args = ["coop", "fewshot", "--datasets", "eurosat", "--seeds", "1 2", "--no-table"]
-    seed_dir = tmp_path / "output/fewshot/eurosat/shots_4/CoOp/vit_b16_ctxv1"
+    seed_dir = tmp_path / "output/fewshot/eurosat/shots_2/CoOp/vit_b16_ctxv1"
     runner = start_runner(e, *args, "--", *opts, "OPTIM.MAX_EPOCH", "100000")
     try:
         wait_for_checkpoint(seed_dir / "seed1", runner)
