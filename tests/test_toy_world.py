@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from tools.toy_world.checkpoint import SHIPPED, read_compact, save_compact
+from tools.toy_world.checkpoint import FAITHFUL, SHIPPED, read_compact, save_compact
+from tools.toy_world.cli import KINDS
 from tools.toy_world.cli import main as toy_main
 from tools.toy_world.draw import draw_image, image_rng
 from tools.toy_world.pretrain import ARCH, pretrain
@@ -120,3 +121,45 @@ def test_results_without_a_tag_are_the_untagged_runs(tmp_path):
     (extra / "cfg_w10" / "seed2" / "log.txt").write_text("* accuracy: 10.0%\n")
     assert read_results(tmp_path, "CoOp_SAR", [2]) == {2: (None, None)}  # not the tagged run
     assert read_results(tmp_path, "CoOp_SAR", [1], tag="w10") == {1: (50.0, 40.0)}
+
+
+def test_a_scene_changes_only_the_images_drawn_in_it():
+    plain = draw_image("red", "circle", 32, image_rng(0, 2, 7))
+    assert np.array_equal(plain, draw_image("red", "circle", 32, image_rng(0, 2, 7),
+                                            scene="plain"))
+    warm = draw_image("red", "circle", 32, image_rng(0, 2, 7), scene="warm")
+    assert warm[..., 0].mean() > plain[..., 0].mean() and warm[..., 2].mean() < plain[..., 2].mean()
+    with pytest.raises(ValueError, match="unknown toy-world scene"):
+        draw_image("red", "circle", 32, image_rng(0, 2, 7), scene="foggy")
+
+
+def test_make_draws_base_images_in_the_kinds_scene_and_new_ones_plain(tmp_path):
+    assert toy_main(["make", "--out", str(tmp_path), "--kind", "faithful", "--images", "1", "1",
+                     "1"]) == 0
+    facts = json.loads((tmp_path / "data/toy_world.json").read_text())
+    assert facts["base_scene"] == KINDS["faithful"]["base_scene"] and facts["style"] == "dataset"
+    _, meta = read_compact(FAITHFUL)
+    assert meta["scale_trained"] == "fixed" and meta["logit_scale"] == 100.0
+    assert FAITHFUL.stat().st_size < 2_000_000
+    assert toy_main(["make", "--out", str(tmp_path / "x"), "--base-scene", "warm",
+                     "--images", "1", "1", "1"]) == 2  # the pipeline model never saw it
+
+
+def test_pretraining_pairs_scene_images_with_captions_that_name_the_scene(tmp_path):
+    from tools.toy_world.pretrain import caption_texts, scene_of_images
+
+    texts = caption_texts(("plain", "warm"))
+    assert not any("warm" in t for t in texts[0][0]) and all("warm" in t for t in texts[0][1])
+    assert scene_of_images(4, ("plain", "warm")) == [0, 0, 1, 1]
+    state, _, stats = pretrain(seed=5, steps=3, per_class=2, batch_classes=8,
+                               scenes=("plain", "warm"), logit_scale=100.0, log=lambda *_: None)
+    assert stats["logit_scale"] == 100.0 and stats["scenes"] == ["plain", "warm"]
+    with pytest.raises(ValueError, match="scenes must start with 'plain'"):
+        pretrain(seed=5, steps=1, scenes=("warm",))
+
+
+def test_stress100_writes_clips_scale_into_the_stress_model(tmp_path):
+    assert toy_main(["make", "--out", str(tmp_path), "--kind", "stress100", "--images", "1", "1",
+                     "1"]) == 0
+    state = torch.load(tmp_path / "toy_clip.pt", weights_only=True)
+    assert abs(state["logit_scale"].exp().item() - 100.0) < 1e-3
