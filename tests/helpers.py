@@ -144,13 +144,19 @@ def assert_only_prompts_learn(trainer):
     return summary
 
 
-def toy_world_setup(tmp_path_factory, seed=0, images=(16, 4, 20)):
-    """The shipped pretrained toy CLIP and world ``seed``'s data root, in a fresh folder.
+def toy_world_setup(tmp_path_factory, seed=0, images=(16, 4, 20), model=None, style="dataset",
+                    logit_scale=None):
+    """The shipped pretrained toy CLIP (or the compact ``model``) and world ``seed``'s data root,
+    in a fresh folder; ``logit_scale`` is written into the checkpoint in place of the learned one
+    (stress100: the stress model with CLIP's 100, docs/toy_world.md).
 
     Returns a namespace with ``root`` (data root), ``clip`` (checkpoint), ``bank`` (the world's
     novel-class bank file) and ``world``. Accuracy on it means something: see docs/toy_world.md.
     """
+    import math
     from types import SimpleNamespace
+
+    import torch
 
     from tools.toy_world.checkpoint import SHIPPED
     from tools.toy_world.cli import make
@@ -158,7 +164,11 @@ def toy_world_setup(tmp_path_factory, seed=0, images=(16, 4, 20)):
     from tools.toy_world.world import make_world
 
     out = tmp_path_factory.mktemp(f"toy_world{seed}")
-    clip, root = make(out, seed, str(SHIPPED), None, 0, images, (3, 3), 6)
+    clip, root = make(out, seed, str(model or SHIPPED), None, 0, images, (3, 3), 6, style=style)
+    if logit_scale is not None:
+        state = torch.load(clip, weights_only=True)
+        state["logit_scale"] = torch.tensor(math.log(logit_scale))
+        torch.save(state, clip)
     return SimpleNamespace(root=str(root), clip=str(clip), bank=bank_path(root),
                            world=make_world(seed), base=out)
 

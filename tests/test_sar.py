@@ -6,8 +6,8 @@ import pytest
 import torch
 
 from dassl.config import get_cfg_default
-from trainers.config import extend_cfg
-from trainers.sar import SARRegularizer, check_sar_cfg, sample_novel, sar_loss
+from trainers.config import SAR_DEFAULTS, extend_cfg
+from trainers.sar import GradientGuard, SARRegularizer, check_sar_cfg, sample_novel, sar_loss
 
 
 def unit_rows(n, d, seed):
@@ -178,6 +178,8 @@ def test_regularizer_weights_the_loss_with_its_knobs():
     ("TEMPERATURE", "hot", "TRAINER.SAR.TEMPERATURE must be > 0 or auto"),
     ("WEIGHT", -1.0, "TRAINER.SAR.WEIGHT must be >= 0"),
     ("NUM_NOVEL", -2, "TRAINER.SAR.NUM_NOVEL must be an integer >= -1"),
+    ("GRAD_CLIP", -1.0, "TRAINER.SAR.GRAD_CLIP must be 0"),
+    ("GRAD_CLIP", 0.5, "TRAINER.SAR.GRAD_CLIP must be 0"),
 ])
 def test_bad_knobs_are_one_line_errors_naming_the_key(key, value, pattern):
     cfg = extend_cfg(get_cfg_default())
@@ -215,3 +217,57 @@ def test_auto_temperature_is_one_over_the_backbones_logit_scale():
     assert resolve_temperature(0.05, 19.35) == 0.05
     sar = make_regularizer(0, TEMPERATURE=None)
     assert sar.temperature == pytest.approx(0.01)
+
+
+# ---- the gradient guard (TRAINER.SAR.GRAD_CLIP, our reading) -----------------------------------
+
+
+def param_with_grad(*values):
+    param = torch.nn.Parameter(torch.zeros(len(values)))
+    param.grad = torch.tensor(values, dtype=torch.float32)
+    return param
+
+
+def guard_steps(guard, norms):
+    """Run ``guard`` over steps whose gradient is (norm, 0): the gradient each step keeps."""
+    kept = []
+    for norm in norms:
+        param = param_with_grad(norm, 0.0)
+        guard([param])
+        kept.append(param.grad.clone())
+    return kept
+
+
+def test_guard_is_on_by_default_at_three_times_the_running_mean():
+    assert SAR_DEFAULTS["GRAD_CLIP"] == 3.0
+    assert make_regularizer(0).guard.ratio == 3.0
+
+
+def test_a_spike_is_cut_to_its_bound_and_keeps_its_direction():
+    guard = GradientGuard(3.0)
+    guard_steps(guard, [1.0] * 4)  # running mean 1
+    spike = param_with_grad(60.0, 80.0)  # norm 100, 100x the mean (the traced jump was 13x)
+    assert guard([spike]) == pytest.approx(3.0)
+    assert spike.grad.norm().item() == pytest.approx(3.0, rel=1e-5)
+    assert spike.grad.tolist() == pytest.approx([1.8, 2.4], rel=1e-5)
+    assert guard.mean == pytest.approx(0.9 * 1.0 + 0.1 * 3.0)  # the cut norm enters the mean
+
+
+def test_ordinary_steps_and_a_slow_rise_are_left_alone():
+    norms = [1.0, 2.0, 0.5, 2.9, 3.5, 4.0]  # each within 3x the running mean before it
+    kept = guard_steps(GradientGuard(3.0), norms)
+    assert [k[0].item() for k in kept] == pytest.approx(norms)
+
+
+def test_off_is_the_plain_sum_and_a_first_step_is_never_cut():
+    assert [k[0].item() for k in guard_steps(GradientGuard(0), [1.0, 500.0])] == [1.0, 500.0]
+    assert guard_steps(GradientGuard(3.0), [500.0])[0][0].item() == 500.0
+    assert GradientGuard(3.0)([torch.nn.Parameter(torch.zeros(2))]) is None  # no gradient yet
+
+
+def test_a_non_finite_step_passes_through_and_leaves_the_mean_alone():
+    guard = GradientGuard(3.0)
+    guard_steps(guard, [2.0])
+    bad = param_with_grad(float("inf"), 0.0)
+    assert guard([bad]) == float("inf")  # amp's scaler skips that step itself
+    assert guard.mean == 2.0 and bad.grad[0].item() == float("inf")

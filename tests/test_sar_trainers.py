@@ -235,3 +235,58 @@ def test_sar_keeps_held_out_similarities_closer_to_clip_than_coop(toy):
         drift[name] = held_out_drift(toy.clip, ctx, held_out)
     assert drift["CoOp"] > 1e-3, drift  # CoOp alone bends the structure (float noise: 1e-6)
     assert drift["CoOp_SAR"] < 0.7 * drift["CoOp"], drift
+
+
+# ---- regression: the traced collapse (docs/toy_world.md, "SAR stability") ----------------------
+
+COLLAPSE_STATE = os.path.join(ROOT, "tests", "data", "sar_collapse_stress100_seed5_epoch20.json")
+STRESS_MODEL = os.path.join(ROOT, "tools", "toy_world", "toy_clip_seed0_nocrop.pt")
+BENCH_COOP_OPTS = ["TRAINER.COOP.N_CTX", "4", "TRAINER.COOP.CSC", "False",  # the scripts' facts
+                   "TRAINER.COOP.CLASS_TOKEN_POSITION", "end", "DATASET.NUM_SHOTS", "16",
+                   "DATASET.SUBSAMPLE_CLASSES", "base", "OPTIM.MAX_EPOCH", "50"]
+
+
+@pytest.fixture(scope="module")
+def stress100(tmp_path_factory):
+    from tests.helpers import toy_world_setup
+
+    # the 32 training images per class are the run's; validation and test are not needed
+    return toy_world_setup(tmp_path_factory, 0, images=(32, 1, 1), model=STRESS_MODEL,
+                           style="pretrain", logit_scale=100.0)
+
+
+def sar_losses_from_epoch_20(toy, out, grad_clip):
+    """Resume the traced run at the end of its epoch 20 (context, momentum, learning rate) and
+    train epochs 21 and 22 as it did; returns loss_sar of every step."""
+    import json
+
+    from tests.helpers import toy_argv
+
+    with open(COLLAPSE_STATE) as f:
+        state = json.load(f)
+    trainer = trainer_for(toy_argv(toy, out, "CoOp_SAR", "CoOp_SAR/vit_b16_ctxv1", "--seed", "5",
+                                   opts=[*BENCH_COOP_OPTS, "TRAINER.SAR.GRAD_CLIP", grad_clip]))
+    trainer.before_train()
+    learner = trainer.model.prompt_learner
+    with torch.no_grad():
+        learner.ctx.copy_(torch.tensor(state["ctx"]))
+    trainer.optim.state[learner.ctx]["momentum_buffer"] = torch.tensor(state["momentum"])
+    for _ in range(state["epoch"]):
+        trainer.sched.step()
+    assert trainer.optim.param_groups[0]["lr"] == pytest.approx(state["lr"])
+    losses, step = [], trainer.forward_backward
+    trainer.forward_backward = lambda batch: losses.append(step(batch)["loss_sar"]) or {}
+    for trainer.epoch in range(state["epoch"], state["epoch"] + 2):
+        trainer.before_epoch()
+        trainer.run_epoch()
+    return losses
+
+
+@pytest.mark.filterwarnings("ignore:Detected call of `lr_scheduler.step()`")  # the replayed epochs
+def test_the_traced_collapse_no_longer_happens(stress100, tmp_path):
+    unguarded = sar_losses_from_epoch_20(stress100, tmp_path / "off", "0")
+    # the recorded state still collapses without the guard: 0.04 -> 19 in one batch, and stays
+    assert max(unguarded[:7]) < 0.05 and min(unguarded[8:]) > 10
+    guarded = sar_losses_from_epoch_20(stress100, tmp_path / "on", "3.0")
+    # bounded steps still let loss_sar rise, but L_SAR pulls the context back within the epoch
+    assert guarded[-1] < 0.05, guarded

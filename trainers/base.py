@@ -241,12 +241,19 @@ class PromptTrainer(TrainerX):
         self.model_zero_grad()
         if self.scaler is None:
             self.model_backward(loss)
+            self.before_update()
             self.model_update()
             return
         self.scaler.scale(loss).backward()
         for name in self.get_model_names():
+            self.scaler.unscale_(self._optims[name])  # before_update sees the true gradients
+        self.before_update()
+        for name in self.get_model_names():
             self.scaler.step(self._optims[name])
         self.scaler.update()
+
+    def before_update(self):
+        """Hook between backward and the optimizer step (SAR's gradient guard)."""
 
     def parse_batch_train(self, batch):
         return batch["img"].to(self.device, non_blocking=True), batch["label"].to(

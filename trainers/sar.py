@@ -12,6 +12,8 @@ text path once over base + those M classes. SAR is a training-time regularizer: 
 never builds it, so evaluating a checkpoint never needs the bank.
 """
 
+import math
+
 import torch
 
 from trainers.novel_bank import load_novel_bank
@@ -121,6 +123,9 @@ def check_sar_cfg(cfg, cfg_node):
         raise ValueError(f"TRAINER.SAR.TEMPERATURE must be > 0 or auto, got {sar.TEMPERATURE!r}")
     if not float(sar.WEIGHT) >= 0:
         raise ValueError(f"TRAINER.SAR.WEIGHT must be >= 0, got {sar.WEIGHT!r}")
+    if not float(sar.GRAD_CLIP) >= 0 or 0 < float(sar.GRAD_CLIP) <= 1:
+        raise ValueError(f"TRAINER.SAR.GRAD_CLIP must be 0 (off) or > 1 (a multiple of the "
+                         f"running mean gradient norm), got {sar.GRAD_CLIP!r}")
     if isinstance(sar.NUM_NOVEL, bool) or not isinstance(sar.NUM_NOVEL, int) or sar.NUM_NOVEL < -1:
         raise ValueError(f"TRAINER.SAR.NUM_NOVEL must be an integer >= -1 (-1 = the whole bank), "
                          f"got {sar.NUM_NOVEL!r}")
@@ -129,6 +134,55 @@ def check_sar_cfg(cfg, cfg_node):
     if cfg.TRAINER[cfg_node].get("CSC", False):
         raise ValueError(f"TRAINER.{cfg_node}.CSC True learns a context per training class only, "
                          "so SAR's novel classes have none: set it False")
+
+
+class GradientGuard:
+    """TRAINER.SAR.GRAD_CLIP, our reading (the paper has none): no step's gradient into the
+    prompt parameters may exceed GRAD_CLIP times the running mean of the norms before it.
+
+    Why: on a checkpoint whose logit scale is larger than the one its features were learned
+    under, cross-entropy's gradient grows for a few epochs and then jumps about 13-fold in one
+    batch; that single step throws the context into a degenerate corner that L_SAR, at any tau,
+    cannot pull it back from (docs/toy_world.md, "SAR stability"). The bound is relative to the
+    run's own gradients, so it needs no value per model; an ordinary step is never touched. The
+    mean restarts with the process (a resumed run's first step is not bounded).
+    """
+
+    SHARE = 0.1  # weight of the newest norm in the running mean (about the last ten steps)
+
+    def __init__(self, ratio):
+        self.ratio = float(ratio)
+        self.mean = None
+
+    @torch.no_grad()
+    def __call__(self, params):
+        """Scale the gradients of ``params`` in place if their norm is out of bounds; returns
+        the norm the step is taken with (None when off or without gradients)."""
+        params = [p for p in params if p.grad is not None]
+        if not self.ratio or not params:
+            return None
+        norm = float(torch.sqrt(sum(p.grad.pow(2).sum() for p in params)))
+        if not math.isfinite(norm):
+            return norm  # amp's scaler skips this step; keep the mean clean
+        if self.mean is not None and norm > self.ratio * self.mean:
+            torch.nn.utils.clip_grad_norm_(params, self.ratio * self.mean)
+            norm = self.ratio * self.mean
+        self.mean = norm if self.mean is None else (1 - self.SHARE) * self.mean + self.SHARE * norm
+        return norm
+
+
+def trace_line(epoch, batch, terms, params):
+    """TRAINER.SAR.TRACE: one line per step with each term, the gradient norm it alone sends
+    into the prompt parameters, and their norm: how a collapse is read (docs/toy_world.md).
+    It costs one extra backward pass per term, so it is off by default."""
+    params = [p for p in params if p.requires_grad]
+    fields = [f"SAR trace: epoch {epoch + 1} batch {batch + 1}"]
+    for name, term in terms.items():
+        grads = torch.autograd.grad(term, params, retain_graph=True, allow_unused=True)
+        norm = math.sqrt(sum(float(g.float().pow(2).sum()) for g in grads if g is not None))
+        fields.append(f"{name} {term.item():.4g} grad {norm:.4g}")
+    prompt_norm = math.sqrt(sum(float(p.detach().float().pow(2).sum()) for p in params))
+    return " | ".join(fields + [f"prompt norm {prompt_norm:.4g}"])
 
 
 class SARRegularizer:
@@ -149,6 +203,8 @@ class SARRegularizer:
         self.temperature = resolve_temperature(sar_cfg.TEMPERATURE, logit_scale)
         self.divergence = sar_cfg.DIVERGENCE
         self.rows = sar_cfg.ROWS
+        self.guard = GradientGuard(sar_cfg.GRAD_CLIP)
+        self.trace = bool(sar_cfg.TRACE)
         self.seed = seed
         self.generator = torch.Generator()
         self.start_epoch(0)
@@ -229,7 +285,13 @@ class SARMixin:
               f"lambda = {self.sar.weight}, tau = {self.sar.temperature:.4g} "
               f"(TEMPERATURE {sar_cfg.TEMPERATURE}; logit scale {logit_scale:.1f}), "
               f"divergence {self.sar.divergence}, rows {self.sar.rows}, "
+              f"grad clip {self.sar.guard.ratio:g}x running mean (GRAD_CLIP; 0 = off), "
               f"template {template}, {len(base)} base classes")
+
+    def before_update(self):
+        """Bound the step (GradientGuard) once its gradients are in place (unscaled under amp)."""
+        super().before_update()
+        self.sar.guard(getattr(self.model, self.learnable_module).parameters())
 
     def compute_loss(self, image, label, extra_classes=None):
         if extra_classes is not None:
@@ -241,4 +303,6 @@ class SARMixin:
         novel = learner.class_tokens(NOVEL_PREFIX).select(index) if len(index) else None
         terms, output = super().compute_loss(image, label, extra_classes=novel)
         terms["loss_sar"] = self.sar.loss(output.text_features, index)
+        if self.sar.trace:
+            print(trace_line(self.epoch, self.batch_idx, terms, learner.parameters()))
         return terms, output
