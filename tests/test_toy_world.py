@@ -163,3 +163,45 @@ def test_stress100_writes_clips_scale_into_the_stress_model(tmp_path):
                      "1"]) == 0
     state = torch.load(tmp_path / "toy_clip.pt", weights_only=True)
     assert abs(state["logit_scale"].exp().item() - 100.0) < 1e-3
+
+
+CI_EPOCHS = "30"  # CoOp's base-to-new config says 200; on this world 20 move nothing, 30 do
+
+
+def _mean_pair(per_seed):
+    pairs = list(per_seed.values())
+    assert all(None not in pair for pair in pairs), per_seed
+    return tuple(sum(pair[i] for pair in pairs) / len(pairs) for i in (0, 1))
+
+
+@pytest.fixture(scope="module")
+def faithful_run(tmp_path_factory):
+    """ZS-CLIP, CoOp and CoOp_SAR on the faithful world at CI size (16 training images per
+    class, 2 seeds, 30 epochs), through the real scripts: mean (base, new) per method."""
+    from tools.toy_world.bench import bench, read_results
+
+    tmp = tmp_path_factory.mktemp("faithful")
+    world, out = tmp / "world", tmp / "out"
+    assert toy_main(["make", "--out", str(world), "--kind", "faithful",
+                     "--images", "16", "4", "20"]) == 0
+    _, failures = bench(world, ["zeroshotclip"], [1], out, jobs=1)
+    _, more = bench(world, ["coop", "coop_sar"], [1, 2], out, jobs=2,
+                    opts=["OPTIM.MAX_EPOCH", CI_EPOCHS])
+    assert failures + more == []
+    return {"zs": read_results(out, "ZeroshotCLIP", [1])[1],
+            "coop": _mean_pair(read_results(out, "CoOp", [1, 2])),
+            "sar": _mean_pair(read_results(out, "CoOp_SAR", [1, 2]))}
+
+
+def test_faithful_world_coop_gains_on_base_loses_on_new_and_sar_wins_new_back(faithful_run):
+    """The paper's pattern, as on real CLIP: CoOp beats zero-shot on base and loses to it on
+    new, and CoOp_SAR wins new accuracy back (docs/toy_world.md has the 10-seed table)."""
+    (zs_base, zs_new), (coop_base, coop_new) = faithful_run["zs"], faithful_run["coop"]
+    assert coop_base > zs_base and coop_new < zs_new, faithful_run
+    assert faithful_run["sar"][1] > coop_new, faithful_run
+
+
+@pytest.mark.xfail(strict=True, reason="known shortfall: CoOp_SAR gives up about 5 of CoOp's "
+                   "base points here (docs/toy_world.md); remove this mark once SAR keeps base")
+def test_faithful_world_sar_keeps_coops_base_accuracy(faithful_run):
+    assert faithful_run["sar"][0] >= faithful_run["coop"][0] - 3, faithful_run
