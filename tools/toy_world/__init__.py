@@ -10,7 +10,7 @@ colour word, plus a novel-class bank from the world's other names.
     python -m tools.toy_world make --out output/toy_world          # pipeline check, world 0
     python -m tools.toy_world make --out output/toy_world1 --seed 1 --pretrain-seed 1  # new model
 
-Modules: ``world`` (names and the split), ``draw`` (images and their scenes), ``pretrain`` (contrastive
-training), ``checkpoint`` (compact file <-> OpenAI-layout state dict), ``layout`` (the data
-root), ``cli``.
+Modules: ``world`` (names and the split), ``draw`` (images and their scenes), ``pretrain``
+(contrastive training), ``checkpoint`` (compact file <-> OpenAI-layout state dict), ``layout``
+(the data root), ``cli``.
 """
