@@ -7,7 +7,8 @@ import pytest
 import torch
 
 from tools.toy_world.bench import trainer_name
-from tools.toy_world.checkpoint import SHIPPED, read_compact, save_compact
+from tools.toy_world.checkpoint import FAITHFUL, SHIPPED, read_compact, save_compact
+from tools.toy_world.cli import KINDS
 from tools.toy_world.cli import main as toy_main
 from tools.toy_world.draw import draw_image, image_rng
 from tools.toy_world.pretrain import ARCH, pretrain
@@ -238,3 +239,87 @@ def test_bench_method_names_include_the_atprompt_variants():
     assert trainer_name("kgcoop_atp_sar") == "KgCoOp_ATP_SAR"
     with pytest.raises(ValueError, match="unknown method 'zeroshotclip_atp'"):
         trainer_name("zeroshotclip_atp")
+
+
+def test_a_scene_changes_only_the_images_drawn_in_it():
+    plain = draw_image("red", "circle", 32, image_rng(0, 2, 7))
+    assert np.array_equal(plain, draw_image("red", "circle", 32, image_rng(0, 2, 7),
+                                            scene="plain"))
+    warm = draw_image("red", "circle", 32, image_rng(0, 2, 7), scene="warm")
+    assert warm[..., 0].mean() > plain[..., 0].mean() and warm[..., 2].mean() < plain[..., 2].mean()
+    with pytest.raises(ValueError, match="unknown toy-world scene"):
+        draw_image("red", "circle", 32, image_rng(0, 2, 7), scene="foggy")
+
+
+def test_make_draws_base_images_in_the_kinds_scene_and_new_ones_plain(tmp_path):
+    assert toy_main(["make", "--out", str(tmp_path), "--kind", "faithful", "--images", "1", "1",
+                     "1"]) == 0
+    facts = json.loads((tmp_path / "data/toy_world.json").read_text())
+    assert facts["base_scene"] == KINDS["faithful"]["base_scene"] and facts["style"] == "dataset"
+    _, meta = read_compact(FAITHFUL)
+    assert meta["scale_trained"] == "fixed" and meta["logit_scale"] == 100.0
+    assert FAITHFUL.stat().st_size < 2_000_000
+    assert toy_main(["make", "--out", str(tmp_path / "x"), "--base-scene", "warm",
+                     "--images", "1", "1", "1"]) == 2  # the pipeline model never saw it
+
+
+def test_pretraining_pairs_scene_images_with_captions_that_name_the_scene(tmp_path):
+    from tools.toy_world.pretrain import caption_texts, scene_of_images
+
+    texts = caption_texts(("plain", "warm"))
+    assert not any("warm" in t for t in texts[0][0]) and all("warm" in t for t in texts[0][1])
+    assert scene_of_images(4, ("plain", "warm")) == [0, 0, 1, 1]
+    state, _, stats = pretrain(seed=5, steps=3, per_class=2, batch_classes=8,
+                               scenes=("plain", "warm"), logit_scale=100.0, log=lambda *_: None)
+    assert stats["logit_scale"] == 100.0 and stats["scenes"] == ["plain", "warm"]
+    with pytest.raises(ValueError, match="scenes must start with 'plain'"):
+        pretrain(seed=5, steps=1, scenes=("warm",))
+
+
+def test_stress100_writes_clips_scale_into_the_stress_model(tmp_path):
+    assert toy_main(["make", "--out", str(tmp_path), "--kind", "stress100", "--images", "1", "1",
+                     "1"]) == 0
+    state = torch.load(tmp_path / "toy_clip.pt", weights_only=True)
+    assert abs(state["logit_scale"].exp().item() - 100.0) < 1e-3
+
+
+CI_EPOCHS = "30"  # CoOp's base-to-new config says 200; on this world 20 move nothing, 30 do
+
+
+def _mean_pair(per_seed):
+    pairs = list(per_seed.values())
+    assert all(None not in pair for pair in pairs), per_seed
+    return tuple(sum(pair[i] for pair in pairs) / len(pairs) for i in (0, 1))
+
+
+@pytest.fixture(scope="module")
+def faithful_run(tmp_path_factory):
+    """ZS-CLIP, CoOp and CoOp_SAR on the faithful world at CI size (16 training images per
+    class, 2 seeds, 30 epochs), through the real scripts: mean (base, new) per method."""
+    from tools.toy_world.bench import bench, read_results
+
+    tmp = tmp_path_factory.mktemp("faithful")
+    world, out = tmp / "world", tmp / "out"
+    assert toy_main(["make", "--out", str(world), "--kind", "faithful",
+                     "--images", "16", "4", "20"]) == 0
+    _, failures = bench(world, ["zeroshotclip"], [1], out, jobs=1)
+    _, more = bench(world, ["coop", "coop_sar"], [1, 2], out, jobs=2,
+                    opts=["OPTIM.MAX_EPOCH", CI_EPOCHS])
+    assert failures + more == []
+    return {"zs": read_results(out, "ZeroshotCLIP", [1])[1],
+            "coop": _mean_pair(read_results(out, "CoOp", [1, 2])),
+            "sar": _mean_pair(read_results(out, "CoOp_SAR", [1, 2]))}
+
+
+def test_faithful_world_coop_gains_on_base_loses_on_new_and_sar_wins_new_back(faithful_run):
+    """The paper's pattern, as on real CLIP: CoOp beats zero-shot on base and loses to it on
+    new, and CoOp_SAR wins new accuracy back (docs/toy_world.md has the 10-seed table)."""
+    (zs_base, zs_new), (coop_base, coop_new) = faithful_run["zs"], faithful_run["coop"]
+    assert coop_base > zs_base and coop_new < zs_new, faithful_run
+    assert faithful_run["sar"][1] > coop_new, faithful_run
+
+
+@pytest.mark.xfail(strict=True, reason="known shortfall: CoOp_SAR gives up about 5 of CoOp's "
+                   "base points here (docs/toy_world.md); remove this mark once SAR keeps base")
+def test_faithful_world_sar_keeps_coops_base_accuracy(faithful_run):
+    assert faithful_run["sar"][0] >= faithful_run["coop"][0] - 3, faithful_run

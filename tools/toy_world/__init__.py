@@ -6,10 +6,11 @@ circle"), pretrains a tiny CLIP on it contrastively, in OpenAI's key layout, and
 downstream datasets in CoOp's Caltech101 layout with base and new classes that share no
 colour word, plus a novel-class bank from the world's other names.
 
-    python -m tools.toy_world make --out output/toy_world          # shipped model, world seed 0
-    python -m tools.toy_world make --out output/toy_world1 --seed 1 --pretrain   # a new world
+    python -m tools.toy_world make --out output/toy_faithful --kind faithful  # base up, new down
+    python -m tools.toy_world make --out output/toy_world          # pipeline check, world 0
+    python -m tools.toy_world make --out output/toy_world1 --seed 1 --pretrain-seed 1  # new model
 
-Modules: ``world`` (names and the split), ``draw`` (images), ``pretrain`` (contrastive
-training), ``checkpoint`` (compact file <-> OpenAI-layout state dict), ``layout`` (the data
-root), ``cli``.
+Modules: ``world`` (names and the split), ``draw`` (images and their scenes), ``pretrain``
+(contrastive training), ``checkpoint`` (compact file <-> OpenAI-layout state dict), ``layout``
+(the data root), ``cli``.
 """

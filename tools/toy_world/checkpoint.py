@@ -19,7 +19,9 @@ from trainers.random_clip import random_clip_state_dict
 
 FORMAT = "toy-clip-compact-v1"
 TOKEN_KEY = "token_embedding.weight"
-SHIPPED = Path(__file__).with_name("toy_clip_seed0.pt")
+SHIPPED = Path(__file__).with_name("toy_clip_seed0.pt")  # worlds 0/1: the pipeline check
+STRESS = Path(__file__).with_name("toy_clip_seed0_nocrop.pt")  # crop-naive: the stress world
+FAITHFUL = Path(__file__).with_name("toy_clip_faithful.pt")  # scale 100, scenes: docs/toy_world.md
 
 
 def _save_atomic(obj, path):

@@ -1,23 +1,38 @@
 """Command line of the toy world: ``pretrain`` a model, ``make`` a world (model + data root)."""
 
 import json
+import math
 import os
 import sys
 import time
 from pathlib import Path
 
-from .checkpoint import SHIPPED, read_compact, save_compact, write_clip_checkpoint
+import torch
+
+from .checkpoint import FAITHFUL, SHIPPED, STRESS, read_compact, save_compact, write_clip_checkpoint
+from .draw import SCENES
 from .layout import DATA_FOLDER, MODEL_FILE, bank_path, write_dataset
 from .world import make_world
+
+# the shipped worlds: world seed, model file, image style, the base classes' scene, a logit
+# scale written into the expanded checkpoint (None: the one the model carries)
+KINDS = {
+    "pipeline": dict(seed=0, model=SHIPPED, style="dataset", base_scene="plain", write_scale=None),
+    "faithful": dict(seed=4, model=FAITHFUL, style="dataset", base_scene="warm", write_scale=None),
+    "stress": dict(seed=0, model=STRESS, style="pretrain", base_scene="plain", write_scale=None),
+    "stress100": dict(seed=0, model=STRESS, style="pretrain", base_scene="plain",
+                      write_scale=100.0),
+}
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # launch/ stands at the top
 from launch.cli import ArgumentParser, HelpFormatter, split_opts  # noqa: E402
 
 
-def pretrain_compact(seed, steps, out, crop_share=0.5):
+def pretrain_compact(seed, steps, out, crop_share=0.5, scenes=("plain",), logit_scale=None):
     from .pretrain import ARCH, pretrain
 
-    state, token_ids, stats = pretrain(seed=seed, steps=steps, crop_share=crop_share)
+    state, token_ids, stats = pretrain(seed=seed, steps=steps, crop_share=crop_share,
+                                       scenes=scenes, logit_scale=logit_scale)
     meta = {"pretrain_seed": seed, **stats, "arch": ARCH}
     save_compact(out, state, token_ids, ARCH, init_seed=seed, meta=meta)
     print(f"wrote {out} ({json.dumps(stats)})")
@@ -25,13 +40,20 @@ def pretrain_compact(seed, steps, out, crop_share=0.5):
 
 
 def make(out, seed, model, pretrain_seed, steps, counts, colours, shapes, style="dataset",
-         crop_share=0.5, widths=None):
+         crop_share=0.5, widths=None, base_scene="plain", scenes=("plain",), logit_scale=None,
+         write_scale=None):
     """Write ``out/toy_clip.pt`` and the data root ``out/data``; returns their paths."""
     out = Path(out)
     if pretrain_seed is not None:
         compact = out / f"toy_clip_seed{pretrain_seed}.compact.pt"
-        model = pretrain_compact(pretrain_seed, steps, compact, crop_share)
+        model = pretrain_compact(pretrain_seed, steps, compact, crop_share, scenes, logit_scale)
     state, meta = read_compact(model)
+    if base_scene not in meta.get("scenes", ["plain"]):
+        raise ValueError(f"{model}: the model never saw the scene {base_scene!r} (it knows "
+                         f"{', '.join(meta.get('scenes', ['plain']))})")
+    if write_scale:
+        state["logit_scale"] = torch.tensor(math.log(write_scale))
+        meta["logit_scale"] = f"{write_scale} (written; learned {meta.get('logit_scale')})"
     if widths:
         from .widen import widen_state_dict
 
@@ -40,13 +62,14 @@ def make(out, seed, model, pretrain_seed, steps, counts, colours, shapes, style=
     world = make_world(seed, n_base_colours=colours[0], n_new_colours=colours[1], n_shapes=shapes)
     started = time.time()
     root = out / DATA_FOLDER
-    write_dataset(root, world, counts=counts, style=style)
+    write_dataset(root, world, counts=counts, style=style, base_scene=base_scene)
     print(f"toy world {seed}: {len(world.base_classes)} base classes "
           f"({', '.join(world.base_colours)}), {len(world.new_classes)} new "
           f"({', '.join(world.new_colours)}) over shapes {', '.join(world.shapes)}; "
           f"bank of {len(world.bank)} names; data in {time.time() - started:.1f}s")
-    print(f"model: {clip_path} (pretrain seed {meta.get('pretrain_seed')}, learned logit scale "
-          f"{meta.get('logit_scale')})")
+    print(f"model: {clip_path} (pretrain seed {meta.get('pretrain_seed')}, logit scale "
+          f"{meta.get('logit_scale')}, {meta.get('scale_trained', 'learned')}); base images in "
+          f"the {base_scene} scene, {style} style")
     print(f"train.py: --root {root} --dataset-config-file configs/datasets/caltech101.yaml "
           f"MODEL.BACKBONE.NAME {clip_path} INPUT.SIZE \"(32, 32)\" "
           f"TRAINER.SAR.NOVEL_SOURCE {bank_path(root)}")
@@ -89,11 +112,18 @@ def build_parser():
     pre.add_argument("--crop-share", type=float, default=0.5,
                      help="share of images seen through the trainers' random resized crop "
                           "(0: a crop-naive model, the stress world of docs/toy_world.md)")
+    _scene_options(pre)
     mk = sub.add_parser("make", help="write a model checkpoint and a world's data root",
                         formatter_class=HelpFormatter)
     mk.add_argument("--out", required=True, help="folder for toy_clip.pt and data/")
-    mk.add_argument("--seed", type=non_negative, default=0, help="world seed: split and images")
-    mk.add_argument("--model", default=str(SHIPPED), help="compact model file to expand")
+    mk.add_argument("--seed", type=non_negative, default=None,
+                    help="world seed: split and images (default: the kind's)")
+    mk.add_argument("--kind", choices=sorted(KINDS), default="pipeline",
+                    help="which shipped world: faithful (CoOp gains on base, loses on new), "
+                         "pipeline (worlds 0/1: nothing moves), stress (crop-naive model), "
+                         "stress100 (the same with CLIP's scale 100 written in)")
+    mk.add_argument("--model", default=None, help="compact model file to expand (default: the "
+                                                  "kind's)")
     mk.add_argument("--pretrain-seed", type=non_negative, default=None,
                     help="pretrain a fresh model with this seed instead of using --model")
     mk.add_argument("--steps", type=positive, default=3000,
@@ -104,10 +134,18 @@ def build_parser():
     mk.add_argument("--colours", type=int, nargs=2, default=(3, 3), metavar=("BASE", "NEW"),
                     help="colours of the base and of the new classes")
     mk.add_argument("--shapes", type=int, default=6, help="shapes of the dataset's classes")
-    mk.add_argument("--style", choices=("dataset", "pretrain"), default="dataset",
-                    help="how the dataset's images look: its own style, or pretraining's")
+    mk.add_argument("--style", choices=("dataset", "pretrain"), default=None,
+                    help="how the dataset's images look: its own style, or pretraining's "
+                         "(default: the kind's)")
+    mk.add_argument("--base-scene", choices=SCENES, default=None,
+                    help="scene of the base classes' images; new classes stay plain "
+                         "(default: the kind's)")
+    mk.add_argument("--write-scale", type=float, default=None,
+                    help="logit scale written into the expanded checkpoint (default: the "
+                         "kind's; none: the model's own)")
     mk.add_argument("--crop-share", type=float, default=0.5,
                     help="with --pretrain-seed: share of images seen through the random crop")
+    _scene_options(mk)
     mk.add_argument("--widths", type=int, nargs=2, default=None, metavar=("TEXT", "VISION"),
                     help="tile the model to these tower widths, computing the same features "
                          "(512 768: ViT-B/16's, which upstream MaPLe and PromptSRC hard-code)")
@@ -156,7 +194,8 @@ def check_world_args(parser, args):
         parser.error(f"--images: every split needs at least 1 image per class, got "
                      f"{' '.join(map(str, args.images))}")
     try:
-        make_world(args.seed, n_base_colours=args.colours[0], n_new_colours=args.colours[1],
+        seed = KINDS[args.kind]["seed"] if args.seed is None else args.seed
+        make_world(seed, n_base_colours=args.colours[0], n_new_colours=args.colours[1],
                    n_shapes=args.shapes)
     except ValueError as error:
         parser.error(f"--colours/--shapes: {error}")
@@ -179,6 +218,26 @@ def check_out(parser, args):
         parser.error(f"--out {out}: {parent} is not writable")
 
 
+def _scene_options(parser):
+    parser.add_argument("--scenes", nargs="+", choices=SCENES, default=["plain"],
+                        help="scenes of the pretraining images, named in their captions "
+                             "(plain first)")
+    parser.add_argument("--logit-scale", type=float, default=None,
+                        help="train at this logit scale throughout (100: CLIP's); default: "
+                             "learned, clamped at 100")
+
+
+def make_from_args(args):
+    """``make`` with the kind's defaults for what the command line leaves out."""
+    kind = KINDS[args.kind]
+    pick = {key: kind[key] if getattr(args, key) is None else getattr(args, key)
+            for key in ("seed", "model", "style", "base_scene", "write_scale")}
+    return make(args.out, pick["seed"], str(pick["model"]), args.pretrain_seed, args.steps,
+                tuple(args.images), tuple(args.colours), args.shapes, pick["style"],
+                args.crop_share, args.widths, pick["base_scene"], tuple(args.scenes),
+                args.logit_scale, pick["write_scale"])
+
+
 def run_bench(args):
     from .bench import bench, emit
 
@@ -191,13 +250,12 @@ def main(argv=None):
     args = parse_args(argv)
     try:
         if args.command == "pretrain":
-            pretrain_compact(args.seed, args.steps, args.out, args.crop_share)
+            pretrain_compact(args.seed, args.steps, args.out, args.crop_share,
+                             tuple(args.scenes), args.logit_scale)
         elif args.command == "bench":
             return run_bench(args)
         else:
-            make(args.out, args.seed, args.model, args.pretrain_seed, args.steps,
-                 tuple(args.images), tuple(args.colours), args.shapes, args.style,
-                 args.crop_share, args.widths)
+            make_from_args(args)
     except ValueError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

@@ -101,13 +101,34 @@ def colour_rgb(colour, rng):
 STYLES = {"pretrain": dict(tint=6.0, noise=7.0), "dataset": dict(tint=12.0, noise=11.0)}
 
 
-def draw_image(colour, shape, size, rng, style="pretrain"):
-    """One RGB image (uint8, size x size x 3) of a ``colour`` ``shape`` in ``style``."""
+# A scene is a condition of the whole picture that captions name ("a red circle in warm
+# light."). "plain" is the absence of one, and draws exactly what the worlds before scenes drew.
+SCENES = ("plain", "warm", "striped")
+WARM_LIGHT = np.array([1.3, 0.95, 0.5], dtype=np.float32)  # a tungsten lamp's cast, per channel
+
+
+def _stripes(size, rng):
+    """A background of bright and dark bands, random period, phase and angle: (size, size, 1)."""
+    angle, period = rng.uniform(0, math.pi), rng.uniform(5, 8)
+    y, x = np.mgrid[0:size, 0:size].astype(np.float32)
+    phase = (x * math.cos(angle) + y * math.sin(angle)) / period + rng.uniform(0, 1)
+    return np.where(phase % 1 < 0.5, 28.0, -28.0)[..., None]
+
+
+def draw_image(colour, shape, size, rng, style="pretrain", scene="plain"):
+    """One RGB image (uint8, size x size x 3) of a ``colour`` ``shape`` in ``style`` and
+    ``scene``. A plain scene draws nothing extra from ``rng``, so its images are unchanged."""
+    if scene not in SCENES:
+        raise ValueError(f"unknown toy-world scene {scene!r}; known: {', '.join(SCENES)}")
     look = STYLES[style]
     alpha = draw_mask(shape, size, rng)[..., None]
     grey = rng.uniform(60, 150)
     background = grey + rng.normal(0, look["tint"], (1, 1, 3)) + rng.normal(0, 4, (size, size, 1))
+    if scene == "striped":
+        background = background + _stripes(size, rng)
     pixels = background * (1 - alpha) + colour_rgb(colour, rng) * alpha
+    if scene == "warm":
+        pixels = pixels * WARM_LIGHT
     pixels += rng.normal(0, look["noise"], pixels.shape)
     return np.clip(pixels, 0, 255).astype(np.uint8)
 

@@ -31,8 +31,13 @@ def _write(path, data):
     os.replace(tmp, path)
 
 
-def write_dataset(root, world, counts=(32, 8, 40), size=32, style="dataset"):
-    """Write the world's dataset under ``root``; returns the split (CoOp's JSON rows)."""
+def write_dataset(root, world, counts=(32, 8, 40), size=32, style="dataset", base_scene="plain"):
+    """Write the world's dataset under ``root``; returns the split (CoOp's JSON rows).
+
+    ``base_scene``: the scene every base-class image is drawn in (new classes stay plain), a
+    condition the base data share, the new data lack, and the template does not name.
+    """
+    n_base = len(world.base_classes)
     root = Path(root)
     image_root = root / DATASET_FOLDER / IMAGE_FOLDER
     split = {name: [] for name in SPLIT_STREAMS}
@@ -45,11 +50,13 @@ def write_dataset(root, world, counts=(32, 8, 40), size=32, style="dataset"):
                 index += 1
                 rel = f"{folder}/image_{index:04d}.jpg"
                 rng = image_rng(world.seed, stream, label * 10_000 + k)
-                pixels = draw_image(colour, shape, size, rng, style)
+                scene = base_scene if label < n_base else "plain"
+                pixels = draw_image(colour, shape, size, rng, style, scene)
                 _write(image_root / rel, jpeg_bytes(pixels))
                 split[part].append([rel, label, name])
     _write(root / DATASET_FOLDER / SPLIT_FILE, json.dumps(split, indent=1).encode())
-    _write(root / WORLD_FILE, json.dumps(world.to_json(), indent=1).encode())
+    facts = {**world.to_json(), "style": style, "base_scene": base_scene}
+    _write(root / WORLD_FILE, json.dumps(facts, indent=1).encode())
     bank = {"dataset": "toy world", "classes": world.bank,
             "provenance": "tools/toy_world: every colour x shape name of the world that is "
                           "neither a base nor a new class (stands in for an LLM's list)"}
