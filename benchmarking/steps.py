@@ -289,12 +289,17 @@ def benchmark(args):
     rows = [row_result(built, device) for built in built_rows]
     del built_rows
     add_ratios(rows)
-    name = torch.cuda.get_device_name() if device == "cuda" else "cpu"
-    print(f"device: {name}; CLIP random:{args.arch}; {args.classes} base classes, "
-          f"{args.novel} novel per step (SAR, bank: {args.bank}); median and min-max of "
-          f"{args.steps} interleaved steps after {args.warmup} warm-up")
-    print(tabulate(rows, headers="keys", floatfmt=".2f", tablefmt="github", missingval="-"))
+    print_table(device, f"{args.classes} base classes, {args.novel} novel per step (SAR, bank: "
+                f"{args.bank}); median and min-max of {args.steps} interleaved steps after "
+                f"{args.warmup} warm-up", rows, ".2f", args.arch)
     return rows
+
+
+def print_table(device, what, rows, floatfmt, arch):
+    """The header line every table of this module starts with, then the table."""
+    name = torch.cuda.get_device_name() if device == "cuda" else "cpu"
+    print(f"device: {name}; CLIP random:{arch}; {what}")
+    print(tabulate(rows, headers="keys", floatfmt=floatfmt, tablefmt="github", missingval="-"))
 
 
 def ratio(row, other, key):
@@ -370,16 +375,15 @@ def text_encoder_rate(args):
     rows = []
     for classes in args.class_counts:
         for n_ctx in args.n_ctx:
+            costs = args.bucket_overhead or [None]  # None: the device's default
             paths = [text_path(args, device, classes, n_ctx, path, overhead)
                      for path in args.paths
-                     for overhead in (args.bucket_overhead if path == "shared" else [None])]
+                     for overhead in (costs if path == "shared" else [None])]
             time_text_paths(paths, device, args.steps)
             rows += [text_row(path, classes, n_ctx, peak, paths) for path in paths]
-    name = torch.cuda.get_device_name() if device == "cuda" else "cpu"
-    print(f"device: {name}; CLIP random:{args.arch}; CoOp text path, forward + backward, "
-          f"{instance_prec(args.prec, device)}; {torch.get_num_threads()} CPU threads; "
-          f"matmul peak measured with {dtype}; median of {args.steps} interleaved passes")
-    print(tabulate(rows, headers="keys", floatfmt=".3g", tablefmt="github", missingval="-"))
+    print_table(device, f"CoOp text path, forward + backward, {instance_prec(args.prec, device)}; "
+                f"{torch.get_num_threads()} CPU threads; matmul peak measured with {dtype}; "
+                f"median of {args.steps} interleaved passes", rows, ".3g", args.arch)
     return rows
 
 
@@ -508,7 +512,7 @@ def build_parser():
                         help="textenc: context lengths (a random context of N_CTX tokens)")
     parser.add_argument("--paths", nargs="+", default=list(TEXT_PATHS), choices=list(TEXT_PATHS),
                         help="textenc: text paths to time")
-    parser.add_argument("--bucket-overhead", nargs="+", type=float, default=[None],
+    parser.add_argument("--bucket-overhead", nargs="+", type=float, default=None,
                         help="textenc: shared rows, one per bucketing cost (padded positions "
                         "one more length bucket is worth; inf = a single bucket); default: the "
                         "device's (trainers/shared_prefix.py)")
