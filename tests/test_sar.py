@@ -278,10 +278,32 @@ def test_ordinary_steps_and_a_slow_rise_are_left_alone():
     assert [k[0].item() for k in kept] == pytest.approx(norms)
 
 
+def test_the_bound_is_on_the_step_so_a_learning_rate_jump_is_ramped():
+    """After a warm-up epoch at 1e-5, an ordinary gradient at 3.5e-3 (MaPLe's) is a step 350
+    times longer than any before it: the guard cuts it to 3x, then lets the rate in over steps."""
+    guard = GradientGuard(3.0)
+    for _ in range(20):
+        guard([param_with_grad(30.0, 40.0)], lr=1e-5)  # norm 50: steps of 5e-4
+    assert guard.mean == pytest.approx(5e-4)
+    first = param_with_grad(30.0, 40.0)
+    assert guard([first], lr=3.5e-3) == pytest.approx(3 * 5e-4 / 3.5e-3)
+    assert first.grad.norm().item() * 3.5e-3 == pytest.approx(1.5e-3, rel=1e-5)
+    kept = []
+    for _ in range(40):
+        param = param_with_grad(30.0, 40.0)
+        guard([param], lr=3.5e-3)
+        kept.append(param.grad.norm().item())
+    assert kept == sorted(kept) and kept[10] < 50.0 and kept[-1] == pytest.approx(50.0)
+    # the same gradients at a steady rate are never cut, whatever the rate
+    steady = GradientGuard(3.0)
+    assert [steady([param_with_grad(30.0, 40.0)], lr=3.5e-3) for _ in range(5)] == [50.0] * 5
+
+
 def test_off_is_the_plain_sum_and_a_first_step_is_never_cut():
     assert [k[0].item() for k in guard_steps(GradientGuard(0), [1.0, 500.0])] == [1.0, 500.0]
     assert guard_steps(GradientGuard(3.0), [500.0])[0][0].item() == 500.0
     assert GradientGuard(3.0)([torch.nn.Parameter(torch.zeros(2))]) is None  # no gradient yet
+    assert GradientGuard(3.0)([param_with_grad(1.0)], lr=0.0) is None  # no optimizer: no step
 
 
 def test_a_non_finite_step_passes_through_and_leaves_the_mean_alone():

@@ -2,6 +2,7 @@
 
 import json
 import os
+from types import SimpleNamespace
 
 import pytest
 import torch
@@ -319,3 +320,56 @@ def test_trace_logs_every_term_and_its_gradient_each_step(env):
         "TRAINER.SAR.NUM_NOVEL", "4", "TRAINER.SAR.TRACE", "True"])) == 0
     lines = [line for line in read_log(out).splitlines() if line.startswith("SAR trace:")]
     assert lines and all(" loss_sar " in line and "prompt norm" in line for line in lines)
+
+
+# ---- regression: MaPLe_SAR's collapse after the warm-up (docs/toy_world.md, "SAR stability") ---
+
+MAPLE_FAITHFUL_OPTS = ["DATASET.NUM_SHOTS", "16", "DATASET.SUBSAMPLE_CLASSES", "base",
+                       "TRAINER.MAPLE.PROMPT_DEPTH", "2"]  # the toy bench's MaPLe facts
+
+
+@pytest.fixture(scope="module")
+def faithful_world(tmp_path_factory):
+    from tools.toy_world.cli import main as toy_main
+    from tools.toy_world.layout import DATA_FOLDER, MODEL_FILE, bank_path
+
+    world = tmp_path_factory.mktemp("faithful_full") / "world"
+    assert toy_main(["make", "--out", str(world), "--kind", "faithful"]) == 0  # the bench's world
+    root = world / DATA_FOLDER
+    return SimpleNamespace(root=str(root), clip=str(world / MODEL_FILE), bank=bank_path(root))
+
+
+def maple_sar_losses_first_two_epochs(toy, out, *opts, lr_blind=False):
+    """loss_sar of every step of MaPLe_SAR's warm-up epoch and first full-rate epoch on the
+    faithful world, seed 2, as train.py seeds it. ``lr_blind``: the guard sees a learning rate
+    of 1, i.e. it bounds the gradient alone (the guard before this fix)."""
+    from dassl.utils import set_random_seed
+
+    argv = toy_argv(toy, out, "MaPLe_SAR", "MaPLe_SAR/vit_b16_c2_ep5_batch4_2ctx",
+                    opts=[*MAPLE_FAITHFUL_OPTS, *opts])
+    argv[argv.index("--seed") + 1] = "2"
+    set_random_seed(2)
+    trainer = trainer_for(argv)
+    if lr_blind:
+        trainer.get_current_lr = lambda names=None: 1.0
+    trainer.before_train()
+    losses, step = [], trainer.forward_backward
+    trainer.forward_backward = lambda batch: losses.append(step(batch)["loss_sar"]) or {}
+    for trainer.epoch in range(2):
+        trainer.before_epoch()
+        trainer.run_epoch()
+    return losses
+
+
+@pytest.mark.filterwarnings("ignore:Detected call of `lr_scheduler.step()`")
+def test_maple_sar_does_not_collapse_after_the_warm_up(faithful_world, tmp_path):
+    # the first full-rate step (lr 1e-5 -> 3.5e-3) throws the prompts into a corner that
+    # L_SAR does not pull them back from, unguarded or with the gradient-only bound
+    for opts, lr_blind in (((("TRAINER.SAR.GRAD_CLIP", "0"),), False), ((), True)):
+        losses = maple_sar_losses_first_two_epochs(
+            faithful_world, tmp_path / f"old{len(opts)}", *[x for o in opts for x in o],
+            lr_blind=lr_blind)
+        assert max(losses[:72]) < 1.5 and min(losses[-20:]) > 1.0, losses
+    guarded = maple_sar_losses_first_two_epochs(faithful_world, tmp_path / "on")  # defaults
+    # the bounded step still lets loss_sar rise, but L_SAR pulls the prompts back in the epoch
+    assert max(guarded[-20:]) < 0.05, guarded

@@ -12,6 +12,7 @@ from trainers.similarity_metrics import (
     mean_abs_change,
     neighbour_spearman,
     off_diagonal,
+    rigid_share,
     row_kl,
 )
 
@@ -36,8 +37,10 @@ def test_metrics_match_an_independent_computation(tau):
 
 def test_no_drift_when_learned_equals_hand_crafted():
     H = unit_rows(7, 8, seed=3)
-    assert drift_metrics(H.clone(), H, 0.01) == {
+    metrics = drift_metrics(H.clone(), H, 0.01)
+    assert {k: metrics[k] for k in ("mean_abs_change", "row_kl", "spearman")} == {
         "mean_abs_change": 0.0, "row_kl": 0.0, "spearman": pytest.approx(1.0)}
+    assert math.isnan(metrics["rigid_share"])  # no drift: no share of it
 
 
 def test_a_reversed_neighbour_order_has_spearman_minus_one():
@@ -78,3 +81,32 @@ def test_row_kl_of_equal_rows_is_not_shown_below_zero():
     H = x / x.norm(dim=-1, keepdim=True)
     G = torch.nn.functional.normalize(H * 3.0 + 1e-7, dim=-1)
     assert row_kl(G, H, 0.05) >= 0.0
+
+
+def random_rotation(d, seed):
+    q, _ = torch.linalg.qr(torch.randn(d, d, generator=torch.Generator().manual_seed(seed),
+                                       dtype=torch.float64))
+    return q.float()
+
+
+def test_a_rotation_of_all_classes_is_all_rigid_and_invisible_to_the_similarities():
+    H = unit_rows(6, 16, seed=0)
+    G = H @ random_rotation(16, seed=1)
+    assert (G - H).norm() > 1.0  # the features moved far
+    assert rigid_share(G, H) == pytest.approx(1.0, abs=1e-5)
+    assert mean_abs_change(G, H) < 1e-5  # and no similarity changed
+
+
+def test_rigid_share_matches_scipy_procrustes():
+    from scipy.linalg import orthogonal_procrustes
+
+    H = unit_rows(9, 16, seed=0)
+    G = unit_rows(9, 16, seed=1) * 0.5 + H @ random_rotation(16, seed=2)
+    G = G / G.norm(dim=-1, keepdim=True)
+    g, h = G.double().numpy(), H.double().numpy()
+    R, _ = orthogonal_procrustes(g, h)
+    expected = 1 - np.sum((g @ R - h) ** 2) / np.sum((g - h) ** 2)
+    assert 0.2 < expected < 0.99
+    assert rigid_share(G, H) == pytest.approx(expected, rel=1e-6)
+    per_image = torch.stack([G, H @ random_rotation(16, seed=3)])
+    assert rigid_share(per_image, H) == pytest.approx((expected + 1.0) / 2, rel=1e-5)

@@ -17,7 +17,7 @@ SAR_DEFAULTS = {
     "ROWS": "all",  # all | novel | base: which rows i enter the mean
     "NOVEL_SOURCE": "llm",  # llm | random | a path to a JSON/TXT list
     "TEMPLATE": "dataset",  # dataset | ensemble
-    # our reading: bound each step's gradient norm to this multiple of its running mean; 0 = off
+    # our reading: bound each step (lr x grad norm) to this multiple of its running mean; 0 = off
     "GRAD_CLIP": 3.0,
     "TRACE": False,  # log each step's terms, the gradient norm each sends, and the prompt norm
 }

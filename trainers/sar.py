@@ -144,37 +144,45 @@ def check_sar_cfg(cfg, cfg_node):
 
 
 class GradientGuard:
-    """TRAINER.SAR.GRAD_CLIP, our reading (the paper has none): no step's gradient into the
-    prompt parameters may exceed GRAD_CLIP times the running mean of the norms before it.
+    """TRAINER.SAR.GRAD_CLIP, our reading (the paper has none): no step into the prompt
+    parameters (learning rate x gradient norm) may exceed GRAD_CLIP times the running mean of the
+    steps before it.
 
-    Why: on a checkpoint whose logit scale is larger than the one its features were learned
-    under, cross-entropy's gradient grows for a few epochs and then jumps about 13-fold in one
-    batch; that single step throws the context into a degenerate corner that L_SAR at lambda 1
-    does not pull it back from (docs/toy_world.md, "SAR stability"). The bound is relative to
-    the run's own gradients, so it needs no value per model; a step within it is never touched.
-    The mean restarts with the process (a resumed run's first step is not bounded).
+    Why: two collapses were traced (docs/toy_world.md, "SAR stability"). On a checkpoint whose
+    logit scale is larger than the one its features were learned under, cross-entropy's gradient
+    jumps about 13-fold in one batch. On the faithful world, MaPLe_SAR's first step after the
+    warm-up epoch (learning rate 1e-5 -> 3.5e-3) took an ordinary gradient 350 times further
+    than any step before it. Either step throws the prompts into a degenerate corner that L_SAR
+    at lambda 1 does not pull them back from. Bounding the step, not the gradient, catches both:
+    after a warm-up the learning rate is reached within about 30 steps instead of one. The bound
+    is relative to the run's own steps, so it needs no value per model; a step within it is
+    never touched. The mean restarts with the process (a resumed run's first step is not
+    bounded).
     """
 
-    SHARE = 0.1  # weight of the newest norm in the running mean (about the last ten steps)
+    SHARE = 0.1  # weight of the newest step in the running mean (about the last ten steps)
 
     def __init__(self, ratio):
         self.ratio = float(ratio)
-        self.mean = None
+        self.mean = None  # running mean of lr x gradient norm
 
     @torch.no_grad()
-    def __call__(self, params):
-        """Scale the gradients of ``params`` in place if their norm is out of bounds; returns
-        the norm the step is taken with (None when off or without gradients)."""
+    def __call__(self, params, lr=1.0):
+        """Scale the gradients of ``params`` in place if the step ``lr`` takes with them is out
+        of bounds; returns the gradient norm the step is taken with (None when off or without
+        gradients)."""
         params = [p for p in params if p.grad is not None]
-        if not self.ratio or not params:
+        if not self.ratio or not params or not lr > 0:
             return None
         norm = float(torch.sqrt(sum(p.grad.pow(2).sum() for p in params)))
         if not math.isfinite(norm):
             return norm  # amp's scaler skips this step; keep the mean clean
-        if self.mean is not None and norm > self.ratio * self.mean:
-            torch.nn.utils.clip_grad_norm_(params, self.ratio * self.mean)
-            norm = self.ratio * self.mean
-        self.mean = norm if self.mean is None else (1 - self.SHARE) * self.mean + self.SHARE * norm
+        step = lr * norm
+        if self.mean is not None and step > self.ratio * self.mean:
+            step = self.ratio * self.mean
+            torch.nn.utils.clip_grad_norm_(params, step / lr)
+            norm = step / lr
+        self.mean = step if self.mean is None else (1 - self.SHARE) * self.mean + self.SHARE * step
         return norm
 
 
@@ -305,7 +313,8 @@ class SARMixin:
     def before_update(self):
         """Bound the step (GradientGuard) once its gradients are in place (unscaled under amp)."""
         super().before_update()
-        self.sar.guard(getattr(self.model, self.learnable_module).parameters())
+        self.sar.guard(getattr(self.model, self.learnable_module).parameters(),
+                       lr=self.get_current_lr())
 
     def compute_loss(self, image, label, extra_classes=None):
         if extra_classes is not None:

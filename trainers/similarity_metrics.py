@@ -68,14 +68,35 @@ def neighbour_spearman(G, H):
     return rho.mean().item()
 
 
-METRICS = ("mean_abs_change", "row_kl", "spearman")
+def rigid_share(G, H):
+    """Share of the squared feature drift ||G - H||^2 that one rotation of all classes together
+    explains: 1 - min_R ||G R - H||^2 / ||G - H||^2 (orthogonal Procrustes), averaged over
+    images for per-image prompts; NaN when nothing moved.
+
+    A rotation of the whole class set keeps every cosine between classes, so this part of the
+    drift is invisible to SAR (and to any loss on the similarity matrix), while it still moves
+    the text features away from the images they must match. Near 1: the prompts moved the
+    classes together, as one block, and SAR has little to hold on to (docs/toy_world.md)."""
+    _check(G, H)
+    G, H = G.double(), H.double().to(G.device)
+    drift = (G - H).pow(2).sum((-1, -2))
+    # min_R ||G R - H||^2 = ||G||^2 + ||H||^2 - 2 * (nuclear norm of G^T H)
+    nuclear = torch.linalg.matrix_norm(G.transpose(-1, -2) @ H, ord="nuc")
+    residual = (G.pow(2).sum((-1, -2)) + H.pow(2).sum() - 2 * nuclear).clamp_min(0)
+    if bool((drift <= 1e-12).any()):
+        return math.nan
+    return (1 - residual / drift).mean().item()
+
+
+METRICS = ("mean_abs_change", "row_kl", "spearman", "rigid_share")
 
 
 def drift_metrics(G, H, temperature):
-    """The three drift numbers of the report; Spearman is NaN below 3 classes (one neighbour
-    has no ranking)."""
+    """The drift numbers of the report; Spearman is NaN below 3 classes (one neighbour has no
+    ranking)."""
     return {
         "mean_abs_change": mean_abs_change(G, H),
         "row_kl": row_kl(G, H, temperature),
         "spearman": neighbour_spearman(G, H) if H.shape[0] >= 3 else math.nan,
+        "rigid_share": rigid_share(G, H),
     }
