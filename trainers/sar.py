@@ -132,7 +132,7 @@ def check_sar_cfg(cfg, cfg_node):
         raise ValueError(f"TRAINER.SAR.WEIGHT must be >= 0, got {sar.WEIGHT!r}")
     if not float(sar.GRAD_CLIP) >= 0 or 0 < float(sar.GRAD_CLIP) <= 1:
         raise ValueError(f"TRAINER.SAR.GRAD_CLIP must be 0 (off) or > 1 (a multiple of the "
-                         f"running mean gradient norm), got {sar.GRAD_CLIP!r}")
+                         f"running mean step), got {sar.GRAD_CLIP!r}")
     if isinstance(sar.NUM_NOVEL, bool) or not isinstance(sar.NUM_NOVEL, int) or sar.NUM_NOVEL < -1:
         raise ValueError(f"TRAINER.SAR.NUM_NOVEL must be an integer >= -1 (-1 = the whole bank), "
                          f"got {sar.NUM_NOVEL!r}")
