@@ -7,7 +7,7 @@ import shlex
 import subprocess
 import sys
 
-from tests.helpers import ROOT
+from tests.helpers import ROOT, tiny_clip_path
 
 
 def test_readme_map_names_every_tool():
@@ -183,3 +183,15 @@ def test_the_figure_command_leaves_the_tracked_figures_alone_by_default():
     with open(os.path.join(ROOT, "docs", "figures", "make_figures.sh"), encoding="utf-8") as f:
         default = re.search(r"^FIGURES=\$\{FIGURES:-(.*)\}$", f.read(), re.M).group(1)
     assert "docs/figures" not in default and default.startswith("$REPO/output/")
+
+
+def test_the_figure_command_reads_the_image_size_alone_from_a_bare_checkpoint(tmp_path):
+    """A bare OpenAI-layout file makes the loader say which activation it assumed; that line
+    must not end up in INPUT.SIZE (it once did, and every run of the script failed)."""
+    with open(os.path.join(ROOT, "docs", "figures", "make_figures.sh"), encoding="utf-8") as f:
+        snippet = re.search(r"^size=\$\(\"\$\{PY\[@\]\}\" -c '(.*?)' \"\$CLIP\"", f.read(),
+                            re.M | re.S).group(1)
+    result = subprocess.run([sys.executable, "-c", snippet, tiny_clip_path(tmp_path)], cwd=ROOT,
+                            capture_output=True, text=True, check=True)
+    assert "Activation" in result.stderr  # the loader did speak, on the other stream
+    assert re.fullmatch(r"\(\d+, \d+\)\n", result.stdout), result.stdout

@@ -51,9 +51,12 @@ if [[ -z $DATA ]]; then
 fi
 [[ -d $DATA ]] || { echo "error: data root not found: $DATA" >&2; exit 2; }
 
-# INPUT.SIZE must be the backbone's own: read it from the checkpoint
-size=$("${PY[@]}" -c 'import sys; from trainers.backbone import clip_image_size, load_clip
-print("(%d, %d)" % tuple(clip_image_size(load_clip(sys.argv[1]))))' "$CLIP")
+# INPUT.SIZE must be the backbone's own: read it from the checkpoint (the loader's own lines,
+# such as the activation it assumed, go to the log: stdout carries the size alone)
+size=$("${PY[@]}" -c 'import contextlib, sys; from trainers.backbone import clip_image_size, load_clip
+with contextlib.redirect_stdout(sys.stderr):
+    model = load_clip(sys.argv[1])
+print("(%d, %d)" % tuple(clip_image_size(model)))' "$CLIP" 2>> "$LOG")
 opts=(MODEL.BACKBONE.NAME "$CLIP" INPUT.SIZE "$size" OPTIM.MAX_EPOCH "${EPOCHS:-10}"
     DATASET.NUM_SHOTS "${SHOTS:-4}" DATALOADER.TRAIN_X.BATCH_SIZE "${BATCH:-4}"
     DATALOADER.NUM_WORKERS 0 USE_CUDA "${USE_CUDA:-False}")
