@@ -7,7 +7,7 @@ import torch
 
 from dassl.config import get_cfg_default
 from trainers.config import SAR_DEFAULTS, extend_cfg
-from trainers.sar import GradientGuard, SARRegularizer, check_sar_cfg, sample_novel, sar_loss
+from trainers.sar import SARRegularizer, StepGuard, check_sar_cfg, sample_novel, sar_loss
 
 
 def unit_rows(n, d, seed):
@@ -180,6 +180,7 @@ def test_regularizer_weights_the_loss_with_its_knobs():
     ("NUM_NOVEL", -2, "TRAINER.SAR.NUM_NOVEL must be an integer >= -1"),
     ("GRAD_CLIP", -1.0, "TRAINER.SAR.GRAD_CLIP must be 0"),
     ("GRAD_CLIP", 0.5, "TRAINER.SAR.GRAD_CLIP must be 0"),
+    ("BOUND", "gradient", "TRAINER.SAR.BOUND must be one of step, update"),
 ])
 def test_bad_knobs_are_one_line_errors_naming_the_key(key, value, pattern):
     cfg = extend_cfg(get_cfg_default())
@@ -238,7 +239,7 @@ def test_rounding_never_shows_a_negative_kl_and_leaves_the_gradient_alone():
     assert torch.equal(G.grad, clamped_grad)
 
 
-# ---- the gradient guard (TRAINER.SAR.GRAD_CLIP, our reading) -----------------------------------
+# ---- the step guard (TRAINER.SAR.GRAD_CLIP and BOUND, our reading) ----------------------------
 
 
 def param_with_grad(*values):
@@ -252,21 +253,21 @@ def guard_steps(guard, norms):
     kept = []
     for norm in norms:
         param = param_with_grad(norm, 0.0)
-        guard([param])
+        guard.before_step([param], lr=1.0)
         kept.append(param.grad.clone())
     return kept
 
 
 def test_guard_is_on_by_default_at_three_times_the_running_mean():
-    assert SAR_DEFAULTS["GRAD_CLIP"] == 3.0
-    assert make_regularizer(0).guard.ratio == 3.0
+    assert SAR_DEFAULTS["GRAD_CLIP"] == 3.0 and SAR_DEFAULTS["BOUND"] == "step"
+    assert make_regularizer(0).guard.ratio == 3.0 and make_regularizer(0).guard.kind == "step"
 
 
 def test_a_spike_is_cut_to_its_bound_and_keeps_its_direction():
-    guard = GradientGuard(3.0)
+    guard = StepGuard(3.0)
     guard_steps(guard, [1.0] * 4)  # running mean 1
     spike = param_with_grad(60.0, 80.0)  # norm 100, 100x the mean (the traced jump was 13x)
-    assert guard([spike]) == pytest.approx(3.0)
+    assert guard.before_step([spike], lr=1.0) == pytest.approx(3.0)
     assert spike.grad.norm().item() == pytest.approx(3.0, rel=1e-5)
     assert spike.grad.tolist() == pytest.approx([1.8, 2.4], rel=1e-5)
     assert guard.mean == pytest.approx(0.9 * 1.0 + 0.1 * 3.0)  # the cut norm enters the mean
@@ -274,41 +275,90 @@ def test_a_spike_is_cut_to_its_bound_and_keeps_its_direction():
 
 def test_ordinary_steps_and_a_slow_rise_are_left_alone():
     norms = [1.0, 2.0, 0.5, 2.9, 3.5, 4.0]  # each within 3x the running mean before it
-    kept = guard_steps(GradientGuard(3.0), norms)
+    kept = guard_steps(StepGuard(3.0), norms)
     assert [k[0].item() for k in kept] == pytest.approx(norms)
 
 
 def test_the_bound_is_on_the_step_so_a_learning_rate_jump_is_ramped():
     """After a warm-up epoch at 1e-5, an ordinary gradient at 3.5e-3 (MaPLe's) is a step 350
     times longer than any before it: the guard cuts it to 3x, then lets the rate in over steps."""
-    guard = GradientGuard(3.0)
+    guard = StepGuard(3.0)
     for _ in range(20):
-        guard([param_with_grad(30.0, 40.0)], lr=1e-5)  # norm 50: steps of 5e-4
+        guard.before_step([param_with_grad(30.0, 40.0)], lr=1e-5)  # norm 50: steps of 5e-4
     assert guard.mean == pytest.approx(5e-4)
     first = param_with_grad(30.0, 40.0)
-    assert guard([first], lr=3.5e-3) == pytest.approx(3 * 5e-4 / 3.5e-3)
+    assert guard.before_step([first], lr=3.5e-3) == pytest.approx(3 * 5e-4 / 3.5e-3)
     assert first.grad.norm().item() * 3.5e-3 == pytest.approx(1.5e-3, rel=1e-5)
     kept = []
     for _ in range(40):
         param = param_with_grad(30.0, 40.0)
-        guard([param], lr=3.5e-3)
+        guard.before_step([param], lr=3.5e-3)
         kept.append(param.grad.norm().item())
     assert kept == sorted(kept) and kept[10] < 50.0 and kept[-1] == pytest.approx(50.0)
     # the same gradients at a steady rate are never cut, whatever the rate
-    steady = GradientGuard(3.0)
-    assert [steady([param_with_grad(30.0, 40.0)], lr=3.5e-3) for _ in range(5)] == [50.0] * 5
+    steady = StepGuard(3.0)
+    assert [steady.before_step([param_with_grad(30.0, 40.0)], lr=3.5e-3)
+            for _ in range(5)] == pytest.approx([50.0] * 5)
 
 
 def test_off_is_the_plain_sum_and_a_first_step_is_never_cut():
-    assert [k[0].item() for k in guard_steps(GradientGuard(0), [1.0, 500.0])] == [1.0, 500.0]
-    assert guard_steps(GradientGuard(3.0), [500.0])[0][0].item() == 500.0
-    assert GradientGuard(3.0)([torch.nn.Parameter(torch.zeros(2))]) is None  # no gradient yet
-    assert GradientGuard(3.0)([param_with_grad(1.0)], lr=0.0) is None  # no optimizer: no step
+    assert [k[0].item() for k in guard_steps(StepGuard(0), [1.0, 500.0])] == [1.0, 500.0]
+    assert guard_steps(StepGuard(3.0), [500.0])[0][0].item() == 500.0
+    assert StepGuard(3.0).before_step([torch.nn.Parameter(torch.zeros(2))], lr=1.0) is None  # no gradient yet
+    assert StepGuard(3.0).before_step([param_with_grad(1.0)], lr=0.0) is None  # no optimizer: no step
 
 
 def test_a_non_finite_step_passes_through_and_leaves_the_mean_alone():
-    guard = GradientGuard(3.0)
+    guard = StepGuard(3.0)
     guard_steps(guard, [2.0])
     bad = param_with_grad(float("inf"), 0.0)
-    assert guard([bad]) == float("inf")  # amp's scaler skips that step itself
+    assert guard.before_step([bad], lr=1.0) == float("inf")  # amp's scaler skips that step itself
     assert guard.mean == 2.0 and bad.grad[0].item() == float("inf")
+
+
+def sgd_run(guard, param, steps):
+    """SGD with momentum 0.9 over ``steps`` (lr, gradient) pairs, ``guard`` around each step as
+    the SAR mixin puts it; returns the length of each update."""
+    optimizer = torch.optim.SGD([param], lr=1.0, momentum=0.9)
+    lengths = []
+    for lr, gradient in steps:
+        guard.mean_before_last = guard.mean
+        optimizer.param_groups[0]["lr"] = lr
+        param.grad = torch.tensor(gradient)
+        old = param.detach().clone()
+        guard.before_step([param], lr=lr)
+        optimizer.step()
+        guard.after_step()
+        lengths.append((param.detach() - old).norm().item())
+    return lengths
+
+
+def test_the_update_bound_holds_the_momentum_a_warm_up_filled():
+    """At the end of a warm-up, SGD applies its momentum (a sum of the warm-up's gradients) at
+    the new rate: the step bound cuts the new gradient only, the update bound the whole move."""
+    warm_up = [(1e-5, [30.0, 40.0])] * 50
+    jump = [(3.5e-3, [30.0, 40.0])]
+    free = sgd_run(StepGuard(0), torch.nn.Parameter(torch.zeros(2)), warm_up + jump)
+    step = sgd_run(StepGuard(3.0, "step"), torch.nn.Parameter(torch.zeros(2)), warm_up + jump)
+    guard = StepGuard(3.0, "update")
+    update = sgd_run(guard, torch.nn.Parameter(torch.zeros(2)), warm_up + jump)
+    mean = guard.mean_before_last
+    assert free[-1] == pytest.approx(3.5e-3 * (0.9 * 500 * (1 - 0.9 ** 50) + 50), rel=1e-3)
+    assert step[-1] > 100 * free[-2]  # the momentum still moves it 300-fold further
+    assert update[-1] == pytest.approx(3 * mean, rel=1e-5)  # the whole move: 3x the mean
+    assert update[:-1] == pytest.approx(free[:-1], rel=1e-5)  # steady moves are never touched
+
+
+def test_the_update_bound_keeps_the_direction_and_the_optimizer_state():
+    guard = StepGuard(3.0, "update")
+    param = torch.nn.Parameter(torch.zeros(2))
+    optimizer = torch.optim.SGD([param], lr=1.0)
+    for gradient in ([-0.6, -0.8], [-0.6, -0.8], [-60.0, -80.0]):  # moves of 1, 1, then 100
+        param.grad = torch.tensor(gradient)
+        guard.before_step([param], lr=1.0)
+        optimizer.step()
+        assert guard.after_step() <= 3.0
+    assert param.tolist() == pytest.approx([0.6 + 0.6 + 1.8, 0.8 + 0.8 + 2.4], rel=1e-5)
+    assert StepGuard(3.0, "update").after_step() is None  # no step under way
+    with pytest.raises(ValueError, match="TRAINER.SAR.BOUND"):
+        StepGuard(3.0, "gradient")

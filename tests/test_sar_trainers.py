@@ -373,3 +373,7 @@ def test_maple_sar_does_not_collapse_after_the_warm_up(faithful_world, tmp_path)
     guarded = maple_sar_losses_first_two_epochs(faithful_world, tmp_path / "on")  # defaults
     # the bounded step still lets loss_sar rise, but L_SAR pulls the prompts back in the epoch
     assert max(guarded[-20:]) < 0.05, guarded
+    # the update bound holds the momentum the warm-up filled too: loss_sar hardly rises
+    updates = maple_sar_losses_first_two_epochs(faithful_world, tmp_path / "update",
+                                                "TRAINER.SAR.BOUND", "update")
+    assert max(updates[72:]) < 1.0 and max(updates[-20:]) < 0.05, updates

@@ -317,6 +317,7 @@ class PromptTrainer(TrainerX):
             self.model_backward(loss)
             self.before_update()
             self.model_update()
+            self.after_update()
             return
         self.scaler.scale(loss).backward()
         for name in self.get_model_names():
@@ -325,9 +326,14 @@ class PromptTrainer(TrainerX):
         for name in self.get_model_names():
             self.scaler.step(self._optims[name])
         self.scaler.update()
+        self.after_update()
 
     def before_update(self):
-        """Hook between backward and the optimizer step (SAR's gradient guard)."""
+        """Hook between backward and the optimizer step (SAR's step guard remembers the
+        prompts)."""
+
+    def after_update(self):
+        """Hook after the optimizer step (SAR's step guard bounds the update)."""
 
     def parse_batch_train(self, batch):
         return batch["img"].to(self.device, non_blocking=True), batch["label"].to(

@@ -132,7 +132,10 @@ def check_sar_cfg(cfg, cfg_node):
         raise ValueError(f"TRAINER.SAR.WEIGHT must be >= 0, got {sar.WEIGHT!r}")
     if not float(sar.GRAD_CLIP) >= 0 or 0 < float(sar.GRAD_CLIP) <= 1:
         raise ValueError(f"TRAINER.SAR.GRAD_CLIP must be 0 (off) or > 1 (a multiple of the "
-                         f"running mean step), got {sar.GRAD_CLIP!r}")
+                         f"running mean move), got {sar.GRAD_CLIP!r}")
+    if sar.BOUND not in StepGuard.KINDS:
+        raise ValueError(f"TRAINER.SAR.BOUND must be one of {', '.join(StepGuard.KINDS)}, "
+                         f"got {sar.BOUND!r}")
     if isinstance(sar.NUM_NOVEL, bool) or not isinstance(sar.NUM_NOVEL, int) or sar.NUM_NOVEL < -1:
         raise ValueError(f"TRAINER.SAR.NUM_NOVEL must be an integer >= -1 (-1 = the whole bank), "
                          f"got {sar.NUM_NOVEL!r}")
@@ -143,47 +146,78 @@ def check_sar_cfg(cfg, cfg_node):
                          "so SAR's novel classes have none: set it False")
 
 
-class GradientGuard:
-    """TRAINER.SAR.GRAD_CLIP, our reading (the paper has none): no step into the prompt
-    parameters (learning rate x gradient norm) may exceed GRAD_CLIP times the running mean of the
-    steps before it.
+class StepGuard:
+    """TRAINER.SAR.GRAD_CLIP and BOUND, our reading (the paper has none): no move of the prompt
+    parameters may be longer than GRAD_CLIP times the running mean of the moves before it.
 
-    Why: two collapses were traced (docs/toy_world.md, "SAR stability"). On a checkpoint whose
-    logit scale is larger than the one its features were learned under, cross-entropy's gradient
-    jumps about 13-fold in one batch. On the faithful world, MaPLe_SAR's first step after the
-    warm-up epoch (learning rate 1e-5 -> 3.5e-3) took an ordinary gradient 350 times further
-    than any step before it. Either step throws the prompts into a degenerate corner that L_SAR
-    at lambda 1 does not pull them back from. Bounding the step, not the gradient, catches both:
-    after a warm-up the learning rate is reached within about 30 steps instead of one. The bound
-    is relative to the run's own steps, so it needs no value per model; a step within it is
-    never touched. The mean restarts with the process (a resumed run's first step is not
-    bounded).
+    ``BOUND step`` (default) measures a move as learning rate x gradient norm, before the
+    optimizer step, and scales the gradient down; ``BOUND update`` measures the change the step
+    actually made (momentum included), after it, and shortens that change.
+
+    Why: the traced collapses (docs/toy_world.md, "SAR stability") each start with one move
+    far longer than those before it, which throws the prompts into a corner that L_SAR at
+    lambda 1 does not pull them back from: cross-entropy's gradient jumping 13-fold in one batch
+    (a checkpoint whose logit scale exceeds the one it learned), and MaPLe's first full-rate
+    step after its warm-up (learning rate 1e-5 -> 3.5e-3). The bound is relative to the run's
+    own moves, so it needs no value per model; after a warm-up the new rate arrives over some
+    tens of steps instead of one. A move within it is never touched, and the optimizer's state
+    is left as it is. The mean restarts with the process (a resumed run's first move is free).
     """
 
-    SHARE = 0.1  # weight of the newest step in the running mean (about the last ten steps)
+    SHARE = 0.1  # weight of the newest move in the running mean (about the last ten)
+    KINDS = ("step", "update")
 
-    def __init__(self, ratio):
+    def __init__(self, ratio, kind="step"):
+        if kind not in self.KINDS:
+            raise ValueError(f"TRAINER.SAR.BOUND must be one of {', '.join(self.KINDS)}, "
+                             f"got {kind!r}")
         self.ratio = float(ratio)
-        self.mean = None  # running mean of lr x gradient norm
+        self.kind = kind
+        self.mean = None  # running mean of the move lengths
+        self.before = None  # BOUND update: (param, its value before the step under way)
+
+    def _admit(self, length):
+        """The length a move may keep, and the running mean updated with it (None: no move)."""
+        if not math.isfinite(length) or length == 0.0:
+            return None  # amp's scaler skips this step, or nothing moves: keep the mean clean
+        if self.mean is not None and length > self.ratio * self.mean:
+            length = self.ratio * self.mean
+        self.mean = length if self.mean is None else (
+            (1 - self.SHARE) * self.mean + self.SHARE * length)
+        return length
 
     @torch.no_grad()
-    def __call__(self, params, lr=1.0):
-        """Scale the gradients of ``params`` in place if the step ``lr`` takes with them is out
-        of bounds; returns the gradient norm the step is taken with (None when off or without
-        gradients)."""
-        params = [p for p in params if p.grad is not None]
-        if not self.ratio or not params or not lr > 0:
+    def before_step(self, params, lr):
+        """BOUND step: scale the gradients in place so that lr x their norm is in bounds;
+        BOUND update: remember the parameters. Returns the gradient norm kept (step only)."""
+        params = [p for p in params if p.grad is not None] if self.ratio else []
+        if self.kind == "update":
+            self.before = [(p, p.detach().clone()) for p in params]
             return None
-        norm = float(torch.sqrt(sum(p.grad.pow(2).sum() for p in params)))
-        if not math.isfinite(norm):
-            return norm  # amp's scaler skips this step; keep the mean clean
-        step = lr * norm
-        if self.mean is not None and step > self.ratio * self.mean:
-            step = self.ratio * self.mean
-            torch.nn.utils.clip_grad_norm_(params, step / lr)
-            norm = step / lr
-        self.mean = step if self.mean is None else (1 - self.SHARE) * self.mean + self.SHARE * step
-        return norm
+        if not params or not lr > 0:
+            return None
+        norm = float(torch.sqrt(sum(p.grad.float().pow(2).sum() for p in params)))
+        kept = self._admit(lr * norm)
+        if kept is None:
+            return norm if not math.isfinite(norm) else None
+        if kept < lr * norm:
+            torch.nn.utils.clip_grad_norm_(params, kept / lr)
+        return kept / lr
+
+    @torch.no_grad()
+    def after_step(self):
+        """BOUND update: shorten the change the step made to its bound, keeping its direction.
+        Returns the change's length as kept (None for BOUND step, when off or nothing moved)."""
+        before, self.before = self.before, None
+        if not before:
+            return None
+        deltas = [p.detach() - old for p, old in before]
+        length = float(torch.sqrt(sum(d.float().pow(2).sum() for d in deltas)))
+        kept = self._admit(length)
+        if kept is not None and kept < length:
+            for (p, old), delta in zip(before, deltas):
+                p.copy_(old + delta * (kept / length))
+        return kept
 
 
 def trace_line(epoch, batch, terms, params):
@@ -218,7 +252,7 @@ class SARRegularizer:
         self.temperature = resolve_temperature(sar_cfg.TEMPERATURE, logit_scale)
         self.divergence = sar_cfg.DIVERGENCE
         self.rows = sar_cfg.ROWS
-        self.guard = GradientGuard(sar_cfg.GRAD_CLIP)
+        self.guard = StepGuard(sar_cfg.GRAD_CLIP, sar_cfg.BOUND)
         self.trace = bool(sar_cfg.TRACE)
         self.seed = seed
         self.generator = torch.Generator()
@@ -307,14 +341,21 @@ class SARMixin:
               f"lambda = {self.sar.weight}, tau = {self.sar.temperature:.4g} "
               f"(TEMPERATURE {sar_cfg.TEMPERATURE}; logit scale {logit_scale:.1f}), "
               f"divergence {self.sar.divergence}, rows {self.sar.rows}, "
-              f"grad clip {self.sar.guard.ratio:g}x running mean (GRAD_CLIP; 0 = off), "
+              f"{self.sar.guard.kind} bound {self.sar.guard.ratio:g}x running mean "
+              f"(GRAD_CLIP; 0 = off), "
               f"template {template}, {len(base)} base classes")
 
     def before_update(self):
-        """Bound the step (GradientGuard) once its gradients are in place (unscaled under amp)."""
+        """Bound the step, or remember the prompts to bound the update (StepGuard), once the
+        gradients are in place (unscaled under amp)."""
         super().before_update()
-        self.sar.guard(getattr(self.model, self.learnable_module).parameters(),
-                       lr=self.get_current_lr())
+        self.sar.guard.before_step(getattr(self.model, self.learnable_module).parameters(),
+                                   lr=self.get_current_lr())
+
+    def after_update(self):
+        """BOUND update: shorten the change the optimizer step made (StepGuard)."""
+        super().after_update()
+        self.sar.guard.after_step()
 
     def compute_loss(self, image, label, extra_classes=None):
         if extra_classes is not None:
