@@ -304,8 +304,9 @@ def test_the_bound_is_on_the_step_so_a_learning_rate_jump_is_ramped():
 def test_off_is_the_plain_sum_and_a_first_step_is_never_cut():
     assert [k[0].item() for k in guard_steps(StepGuard(0), [1.0, 500.0])] == [1.0, 500.0]
     assert guard_steps(StepGuard(3.0), [500.0])[0][0].item() == 500.0
-    assert StepGuard(3.0).before_step([torch.nn.Parameter(torch.zeros(2))], lr=1.0) is None  # no gradient yet
-    assert StepGuard(3.0).before_step([param_with_grad(1.0)], lr=0.0) is None  # no optimizer: no step
+    no_gradient = torch.nn.Parameter(torch.zeros(2))
+    assert StepGuard(3.0).before_step([no_gradient], lr=1.0) is None  # no gradient yet
+    assert StepGuard(3.0).before_step([param_with_grad(1.0)], lr=0.0) is None  # no optimizer
 
 
 def test_a_non_finite_step_passes_through_and_leaves_the_mean_alone():
