@@ -105,7 +105,7 @@ def passes(args):
     times = interleaved_times(pass_parts(instance, images), device, args.steps, args.warmup)
     median = {name: statistics.median(values) for name, values in times.items()}
     parts = [{"part": name, "ms": median[name] * 1000,
-              "spread": f"{min(values) * 1000:.1f}-{max(values) * 1000:.1f}"}
+              "spread": benchmark.span([v * 1000 for v in values])}
              for name, values in times.items()]
     n_batches = math.ceil(args.test_images / args.batch)
     costs = pass_costs(median, n_batches)
@@ -175,7 +175,7 @@ def cache(args):
         n_images = len(trainer.dm.dataset.test)
     base = statistics.median(times["no cache"])
     rows = [{"evaluation": name, "s": statistics.median(values),
-             "spread": f"{min(values):.2f}-{max(values):.2f}",
+             "spread": benchmark.span(values, 2),
              "vs no cache": statistics.median(values) / base} for name, values in times.items()]
     print(f"CoOp trainer.test() on {args.dataset}, {n_images} test images, CLIP random:"
           f"{args.arch}, test batch {args.batch}, {args.workers} workers; median and min-max of "

@@ -27,6 +27,7 @@ counted on any device; "peak GiB" needs CUDA. A "-" means the figure does not ap
 """
 
 import argparse
+import math
 import os
 import statistics
 import tempfile
@@ -96,6 +97,15 @@ class SavedBytes:
     def mib(self):
         return sum(self.storages.values()) / 2**20
 
+
+
+def span(values, digits=1):
+    """min-max as text, widened outward at the last digit, so the printed range
+    always holds the median printed beside it (rounding 10.16 up to 10.2 did not)."""
+    scale = 10 ** digits
+    low = math.floor(min(values) * scale) / scale
+    high = math.ceil(max(values) * scale) / scale
+    return f"{low:.{digits}f}-{high:.{digits}f}"
 
 def baseline_of(trainer):
     return trainer[: -len("_SAR")] if trainer.endswith("_SAR") else trainer
@@ -244,7 +254,7 @@ def row_result(built, device):
             "context": "77 (upstream)" if row.full_context else "exact",
             "compile": row.compile_mode or "-", "text ckpt": "on" if row.text_checkpoint else "-",
             "prefix": "shared" if built.trainer.model.shares_prefix() else "per-class",
-            "batch": built.batch, "ms/step": median, "spread": f"{min(ms):.1f}-{max(ms):.1f}",
+            "batch": built.batch, "ms/step": median, "spread": span(ms),
             "images/s": built.batch / median * 1000,
             "peak GiB": built.peak / 2**30 if device == "cuda" else None,
             "saved MiB": built.saved}
@@ -436,8 +446,8 @@ def text_row(path, classes, n_ctx, peak, paths):
             "bucket cost": (("default" if path.overhead is None else path.overhead)
                             if path.path == "shared" else None),
             "buckets": path.buckets, "tokens": path.context,
-            "ms": seconds * 1000, "spread": f"{min(path.times) * 1000:.0f}-"
-            f"{max(path.times) * 1000:.0f}", "saved MiB": path.saved,
+            "ms": seconds * 1000, "spread": span([t * 1000 for t in path.times], 0),
+            "saved MiB": path.saved,
             "GFLOP": path.flops / 1e9, "TFLOP/s": rate, "matmul TFLOP/s": peak,
             "of peak": rate / peak,
             "time vs per-class": seconds / reference if reference else None,

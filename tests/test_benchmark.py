@@ -82,3 +82,10 @@ def test_saved_bytes_and_text_checkpoint_rows():
     assert all(r["saved MiB"] > 0 for r in rows)
     assert rows[2]["ckpt/plain saved"] == rows[2]["saved MiB"] / rows[0]["saved MiB"] < 1
     assert rows[0]["ckpt/plain time"] is None and rows[2]["ckpt/plain time"] > 0
+
+
+def test_span_holds_the_median_it_is_printed_beside():
+    """CI failure: min 10.16 printed as 10.2, above the median 10.19 in the same row."""
+    assert benchmark.span([10.16, 10.19, 10.31]) == "10.1-10.4"
+    assert benchmark.span([0.123, 0.5], 2) == "0.12-0.50"
+    assert benchmark.span([4.0, 4.0], 0) == "4-4"
