@@ -29,7 +29,7 @@ FORK_TRAIN = """
 import json, sys
 import torch
 from torch.optim import lr_scheduler
-from clip import clip
+from clip import clip, model_atp
 import dassl, datasets
 
 class Warmup(lr_scheduler.LRScheduler):
@@ -41,9 +41,11 @@ class Warmup(lr_scheduler.LRScheduler):
 path = clip._download("https://example.invalid/abc123/ViT-B-16.pt")
 weights = torch.load(path, map_location="cpu")
 model = clip.build_model(weights)
+atp = model_atp.build_model(weights)  # ATPrompt's second builder (MaPLe_ATP)
 checkpoint = torch.load(sys.argv[2], map_location="cpu")
 Warmup(torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=0.1))
 json.dump({"weights": path, "value": float(model.w.sum()), "dtype": str(model.w.dtype),
+           "atp": [float(atp.w.sum()), str(atp.w.dtype)],
            "dassl": dassl.__file__, "datasets": datasets.__file__,
            "ctx": float(checkpoint["state_dict"]["ctx"].sum()),
            "cuda": str(torch.zeros(1).cuda().device),
@@ -60,11 +62,8 @@ def stand_in_fork(root):
     (dassl / "dassl").mkdir(parents=True)
     (fork / "train.py").write_text(textwrap.dedent(FORK_TRAIN))
     (fork / "clip" / "__init__.py").write_text("")
-    (fork / "clip" / "clip.py").write_text(textwrap.dedent("""
+    builder = textwrap.dedent("""
         import torch
-
-        def _download(url, root=None):
-            raise RuntimeError('no network')
 
         def build_model(state):  # as OpenAI's: cast to fp16 first, then load
             model = torch.nn.Module()
@@ -72,7 +71,12 @@ def stand_in_fork(root):
             model.half()
             model.w.data.copy_(state["w"])
             return model
+        """)
+    (fork / "clip" / "clip.py").write_text(builder + textwrap.dedent("""
+        def _download(url, root=None):
+            raise RuntimeError('no network')
         """))
+    (fork / "clip" / "model_atp.py").write_text(builder)
     (fork / "datasets" / "__init__.py").write_text("")
     (dassl / "dassl" / "__init__.py").write_text("")
     return fork, dassl
@@ -98,6 +102,7 @@ def test_upstream_runner_runs_a_fork_on_local_weights(tmp_path):
     assert seen["value"] != pytest.approx(1.0, abs=1e-7)
     if not torch.cuda.is_available():
         assert seen["dtype"] == "torch.float32"  # but the model comes back in fp32
+        assert seen["atp"] == [seen["value"], "torch.float32"]  # so from ATPrompt's builder
     assert Path(seen["dassl"]).is_relative_to(dassl)  # not our dassl_fallback
     assert Path(seen["datasets"]).is_relative_to(fork)  # not our datasets/
     assert seen["ctx"] == 4.0  # the tensors come back; the objects stay inert

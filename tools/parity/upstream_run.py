@@ -144,8 +144,8 @@ def round_half_casts_on_cpu():
     fp16 layer fails against fp32 inputs. So ``Tensor.half()`` rounds to fp16's precision but
     stays fp32, and ``clip.build_model`` runs with the real cast (it casts the new model to
     fp16, then loads the weights, which rounds exactly the tensors upstream rounds, as our
-    loader does) and hands back the model in fp32. Returns whether it applied (never with
-    CUDA)."""
+    loader does) and hands back the model in fp32. So does each other builder in
+    ``CLIP_BUILDERS`` the fork has. Returns whether it applied (never with CUDA)."""
     import torch
 
     if torch.cuda.is_available():
@@ -155,9 +155,32 @@ def round_half_casts_on_cpu():
     def half(self, memory_format=torch.preserve_format):
         return to_half(self, memory_format=memory_format).float()
     torch.Tensor.half = half
-    from clip import clip as fork_clip
+    for module in fork_modules(CLIP_BUILDERS):
+        module.build_model = built_in_fp16_returned_in_fp32(module.build_model, to_half, half)
+    return True
 
-    build = fork_clip.build_model
+
+# The forks' CLIP builders: clip.build_model, and ATPrompt's second one for MaPLe_ATP
+CLIP_BUILDERS = ("clip.clip", "clip.model_atp")
+
+
+def fork_modules(names):
+    """The modules of ``names`` that the fork has (a missing one is skipped; a module that
+    is there but fails to import still raises)."""
+    import importlib
+
+    found = []
+    for name in names:
+        try:
+            found.append(importlib.import_module(name))
+        except ModuleNotFoundError as error:
+            if error.name != name:
+                raise
+    return found
+
+
+def built_in_fp16_returned_in_fp32(build, to_half, half):
+    import torch
 
     def build_model(*args, **kwargs):
         torch.Tensor.half = to_half
@@ -165,8 +188,7 @@ def round_half_casts_on_cpu():
             return build(*args, **kwargs).float()
         finally:
             torch.Tensor.half = half
-    fork_clip.build_model = build_model
-    return True
+    return build_model
 
 
 def register_dataset_alias(spec):
