@@ -29,7 +29,7 @@ FORK_TRAIN = """
 import json, sys
 import torch
 from torch.optim import lr_scheduler
-from clip import clip
+from clip import clip, model_atp
 import dassl, datasets
 
 class Warmup(lr_scheduler.LRScheduler):
@@ -41,9 +41,11 @@ class Warmup(lr_scheduler.LRScheduler):
 path = clip._download("https://example.invalid/abc123/ViT-B-16.pt")
 weights = torch.load(path, map_location="cpu")
 model = clip.build_model(weights)
+atp = model_atp.build_model(weights)  # ATPrompt's second builder (MaPLe_ATP)
 checkpoint = torch.load(sys.argv[2], map_location="cpu")
 Warmup(torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=0.1))
 json.dump({"weights": path, "value": float(model.w.sum()), "dtype": str(model.w.dtype),
+           "atp": [float(atp.w.sum()), str(atp.w.dtype)],
            "dassl": dassl.__file__, "datasets": datasets.__file__,
            "ctx": float(checkpoint["state_dict"]["ctx"].sum()),
            "cuda": str(torch.zeros(1).cuda().device),
@@ -60,11 +62,8 @@ def stand_in_fork(root):
     (dassl / "dassl").mkdir(parents=True)
     (fork / "train.py").write_text(textwrap.dedent(FORK_TRAIN))
     (fork / "clip" / "__init__.py").write_text("")
-    (fork / "clip" / "clip.py").write_text(textwrap.dedent("""
+    builder = textwrap.dedent("""
         import torch
-
-        def _download(url, root=None):
-            raise RuntimeError('no network')
 
         def build_model(state):  # as OpenAI's: cast to fp16 first, then load
             model = torch.nn.Module()
@@ -72,7 +71,12 @@ def stand_in_fork(root):
             model.half()
             model.w.data.copy_(state["w"])
             return model
+        """)
+    (fork / "clip" / "clip.py").write_text(builder + textwrap.dedent("""
+        def _download(url, root=None):
+            raise RuntimeError('no network')
         """))
+    (fork / "clip" / "model_atp.py").write_text(builder)
     (fork / "datasets" / "__init__.py").write_text("")
     (dassl / "dassl" / "__init__.py").write_text("")
     return fork, dassl
@@ -98,6 +102,7 @@ def test_upstream_runner_runs_a_fork_on_local_weights(tmp_path):
     assert seen["value"] != pytest.approx(1.0, abs=1e-7)
     if not torch.cuda.is_available():
         assert seen["dtype"] == "torch.float32"  # but the model comes back in fp32
+        assert seen["atp"] == [seen["value"], "torch.float32"]  # so from ATPrompt's builder
     assert Path(seen["dassl"]).is_relative_to(dassl)  # not our dassl_fallback
     assert Path(seen["datasets"]).is_relative_to(fork)  # not our datasets/
     assert seen["ctx"] == 4.0  # the tensors come back; the objects stay inert
@@ -233,8 +238,84 @@ def test_to_fork_maps_atprompt_configs_to_the_baselines_files(tmp_path):
     moved = to_fork(args, tmp_path)
     assert moved[moved.index("--config-file") + 1] == str(
         tmp_path / "configs/trainers/CoOp/vit_b16.yaml")
-    carried = ["OPTIM.MAX_EPOCH", "100", "TRAINER.ATPROMPT.USE_ATPROMPT", "True"]
+    carried = ["OPTIM.MAX_EPOCH", "100", "TRAIN.PRINT_FREQ", "5",  # logged steps as ours
+               "TRAINER.ATPROMPT.USE_ATPROMPT", "True"]
     first_opt = args.index("TRAINER.COOP.N_CTX")
-    assert moved[first_opt:first_opt + 4] == carried
-    assert moved[first_opt + 4:] == args[first_opt:]
-    assert "TRAINER.ATPROMPT.N_ATT1" in moved[first_opt + 4:]
+    assert moved[first_opt:first_opt + 6] == carried
+    assert moved[first_opt + 6:] == args[first_opt:]
+    assert "TRAINER.ATPROMPT.N_ATT1" in moved[first_opt + 6:]
+
+
+def test_stubbed_module_answers_isinstance_probes_and_raises_when_called():
+    """scikit-learn's metrics (through narwhals) ask isinstance(x, pandas.DataFrame) of any
+    imported pandas: a stub must answer False, and still refuse to be used."""
+    from tools.parity.upstream_run import unavailable_module
+
+    stub = unavailable_module("pandas")
+    assert not isinstance([1, 2], stub.DataFrame)
+    assert stub.DataFrame is stub.DataFrame
+    with pytest.raises(RuntimeError, match="stubs out pandas; install it for read_csv"):
+        stub.read_csv("x.csv")
+    assert not hasattr(stub, "__file__")  # a module's own attributes it lacks stay absent
+
+
+ALIAS_TRAIN = """
+import json, sys
+from dassl.data.datasets import DATASET_REGISTRY
+
+@DATASET_REGISTRY.register()
+class Caltech101:
+    pass
+
+json.dump({"alias": DATASET_REGISTRY.get("Caltech101_given_words") is Caltech101,
+           "names": DATASET_REGISTRY.names()}, open(sys.argv[1], "w"))
+"""
+STAND_IN_REGISTRY = """
+class Registry:  # Dassl's shape: register() goes through _do_register
+    def __init__(self):
+        self._obj_map = {}
+    def _do_register(self, name, obj, force=False):
+        self._obj_map[name] = obj
+    def register(self, obj=None, force=False):
+        def wrapper(cls):
+            self._do_register(cls.__name__, cls, force=force)
+            return cls
+        return wrapper
+    def get(self, name):
+        return self._obj_map[name]
+    def names(self):
+        return sorted(self._obj_map)
+
+DATASET_REGISTRY = Registry()
+"""
+
+
+def test_upstream_runner_registers_the_forks_dataset_under_an_alias(tmp_path):
+    fork, dassl = stand_in_fork(tmp_path)
+    (fork / "train.py").write_text(textwrap.dedent(ALIAS_TRAIN))
+    (dassl / "dassl" / "data" / "datasets").mkdir(parents=True)
+    (dassl / "dassl" / "data" / "__init__.py").write_text("")
+    (dassl / "dassl" / "data" / "datasets" / "__init__.py").write_text(STAND_IN_REGISTRY)
+    weights = tmp_path / "toy.pt"
+    torch.save({"w": torch.zeros(3)}, weights)
+    result = tmp_path / "result.json"
+    base = [sys.executable, str(RUNNER), "--fork", str(fork), "--dassl", str(dassl),
+            "--weights", str(weights)]
+    done = subprocess.run([*base, "--dataset-alias", "Caltech101_given_words=Caltech101", "--",
+                           str(result)], cwd=REPO, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    seen = json.loads(result.read_text())
+    assert seen == {"alias": True, "names": ["Caltech101", "Caltech101_given_words"]}
+    done = subprocess.run([*base, "--dataset-alias", "Caltech101", "--", str(result)],
+                          cwd=REPO, capture_output=True, text=True)
+    assert done.returncode == 2 and "expected ALIAS=NAME" in done.stderr
+
+
+def test_given_words_run_upstream_atprompt_under_the_alias():
+    """Upstream's table would replace the words given for Caltech101; the alias keeps them."""
+    words = ["TRAINER.ATPROMPT.ATT_NUM", "2", "TRAINER.ATPROMPT.ATT1_TEXT", "color"]
+    flags, opts = audit.given_words_args("coop_atp", ["OPTIM.MAX_EPOCH", "50", *words])
+    assert flags == ["--dataset-alias", "Caltech101_given_words=Caltech101"]
+    assert opts == ["DATASET.NAME", "Caltech101_given_words"]
+    assert audit.given_words_args("coop_atp", ["OPTIM.MAX_EPOCH", "50"]) == ([], [])
+    assert audit.given_words_args("coop", words) == ([], [])

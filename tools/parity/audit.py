@@ -65,6 +65,7 @@ FORK_CONFIGS = {
         "trainers/MaPLe/vit_b16_c2_ep5_batch4_2ctx.yaml",
 }
 ARMS = ("upstream", "ours", "ours_single_seed")
+GIVEN_WORDS_SUFFIX = "_given_words"  # upstream ATPrompt's dataset alias (given_words_args)
 CONFIG_KEY = re.compile(r"[A-Z][A-Z0-9_]*(\.[A-Z0-9_]+)+")  # a KEY of train.py's opts
 LOSS_LINE = re.compile(r"\bloss (\S+) \((\S+)\)")
 STEP_TIME = re.compile(r"\btime \S+ \((\S+)\)")
@@ -124,16 +125,36 @@ def to_fork(args, fork):
 
 def carried_opts(path):
     """KEY VALUE pairs of our config that a mapped fork file lacks: its OPTIM.MAX_EPOCH and its
-    TRAINER.ATPROMPT keys (upstream's scripts pass them on the command line). The opts that
-    follow, the script's and the user's, still win."""
+    TRAINER.ATPROMPT keys (upstream's scripts pass them on the command line). Also our
+    TRAIN.PRINT_FREQ (ATPrompt's baseline files log less often than ours): logging only, so
+    that the step-by-step check compares the same logged steps. The opts that follow, the
+    script's and the user's, still win."""
     import yaml
 
     with open(path, encoding="utf-8") as f:
         data = yaml.safe_load(f)
     pairs = ["OPTIM.MAX_EPOCH", str(data["OPTIM"]["MAX_EPOCH"])]
+    if "PRINT_FREQ" in data.get("TRAIN", {}):
+        pairs += ["TRAIN.PRINT_FREQ", str(data["TRAIN"]["PRINT_FREQ"])]
     for key, value in (data.get("TRAINER", {}).get("ATPROMPT") or {}).items():
         pairs += [f"TRAINER.ATPROMPT.{key}", str(value)]
     return pairs
+
+
+def given_words_args(method, opts):
+    """(runner flags, train.py opts) that keep explicitly given attribute words in upstream
+    ATPrompt: its table replaces the words of every dataset it lists (Caltech101's are shape,
+    size) and keeps them for any other, so the fork's own Caltech101 class runs under an alias
+    name (the runner's ``--dataset-alias``). Ours keeps given words anyway. Nothing without
+    ``TRAINER.ATPROMPT.ATT1_TEXT`` in the opts, or for a method that is not ATPrompt's."""
+    if not method.endswith("_atp") or "TRAINER.ATPROMPT.ATT1_TEXT" not in opts:
+        return [], []
+    import yaml
+
+    with open(REPO / "configs" / "datasets" / f"{DATASET}.yaml", encoding="utf-8") as f:
+        name = yaml.safe_load(f)["DATASET"]["NAME"]
+    alias = f"{name}{GIVEN_WORDS_SUFFIX}"
+    return ["--dataset-alias", f"{alias}={name}"], ["DATASET.NAME", alias]
 
 
 def run_upstream_job(method, seed, world, out, opts, upstream_root):
@@ -143,10 +164,12 @@ def run_upstream_job(method, seed, world, out, opts, upstream_root):
     log_dir = Path(out) / "jobs"
     log_dir.mkdir(parents=True, exist_ok=True)
     env = dict(os.environ, OMP_NUM_THREADS=os.environ.get("OMP_NUM_THREADS", "1"))
+    alias_flags, alias_opts = given_words_args(method, opts)
     with open(log_dir / f"{method}_upstream_seed{seed}.log", "w") as log:
         for args in script_commands(method, seed, Path(world) / DATA_FOLDER, out, opts):
             command = [sys.executable, str(RUNNER), "--fork", str(fork), "--dassl", str(dassl),
-                       "--weights", str(weights), "--", *to_fork(args, fork)]
+                       "--weights", str(weights), *alias_flags, "--", *to_fork(args, fork),
+                       *alias_opts]
             log.write("running: " + shlex.join(command) + "\n")
             log.flush()
             done = subprocess.run(command, env=env, stdout=log, stderr=subprocess.STDOUT)

@@ -1,8 +1,8 @@
 """Run an upstream fork's own ``train.py`` on a local CLIP checkpoint, for the parity audit.
 
-The fork (CoOp, KgCoOp, MaPLe, PromptSRC: a checkout the user fetched; none of it lives in
-this repository) fetches its backbone by name through its bundled ``clip._download``, which
-needs the network. Here that one function returns ``--weights`` instead, so the fork's own
+The fork (CoOp, KgCoOp, MaPLe, PromptSRC, ATPrompt: a checkout the user fetched; none of it
+lives in this repository) fetches its backbone by name through its bundled ``clip._download``,
+which needs the network. Here that one function returns ``--weights`` instead, so the fork's own
 loading code (TorchScript first, then a state dict through ``clip.build_model``) reads the toy
 CLIP exactly as it would read OpenAI's file. Nothing else of the fork is touched.
 
@@ -56,18 +56,27 @@ def stub_unused_imports():
 
 
 def unavailable_module(name):
+    """Each public attribute is a class that nothing is an instance of and that raises when
+    called: libraries that find the module imported probe ``isinstance(x, pandas.DataFrame)``
+    (scikit-learn's metrics, through narwhals), and the answer must be False, not an error."""
     stub = types.ModuleType(name)
     stub.__spec__ = importlib.machinery.ModuleSpec(name, None)  # torch probes installed modules
+    made = {}
 
     def attribute(attr):
         if attr.startswith("__"):
             raise AttributeError(attr)  # a module's own attributes (__file__, ...) it lacks
-
-        def unavailable(*args, **kwargs):
-            raise RuntimeError(f"the parity runner stubs out {name}; install it for {attr}")
-        return unavailable
+        if attr not in made:
+            made[attr] = type(attr, (), {"__new__": unavailable_call(name, attr)})
+        return made[attr]
     stub.__getattr__ = attribute
     return stub
+
+
+def unavailable_call(name, attr):
+    def unavailable(*args, **kwargs):
+        raise RuntimeError(f"the parity runner stubs out {name}; install it for {attr}")
+    return unavailable
 
 
 def accept_scheduler_verbose():
@@ -135,8 +144,8 @@ def round_half_casts_on_cpu():
     fp16 layer fails against fp32 inputs. So ``Tensor.half()`` rounds to fp16's precision but
     stays fp32, and ``clip.build_model`` runs with the real cast (it casts the new model to
     fp16, then loads the weights, which rounds exactly the tensors upstream rounds, as our
-    loader does) and hands back the model in fp32. Returns whether it applied (never with
-    CUDA)."""
+    loader does) and hands back the model in fp32. So does each other builder in
+    ``CLIP_BUILDERS`` the fork has. Returns whether it applied (never with CUDA)."""
     import torch
 
     if torch.cuda.is_available():
@@ -146,9 +155,32 @@ def round_half_casts_on_cpu():
     def half(self, memory_format=torch.preserve_format):
         return to_half(self, memory_format=memory_format).float()
     torch.Tensor.half = half
-    from clip import clip as fork_clip
+    for module in fork_modules(CLIP_BUILDERS):
+        module.build_model = built_in_fp16_returned_in_fp32(module.build_model, to_half, half)
+    return True
 
-    build = fork_clip.build_model
+
+# The forks' CLIP builders: clip.build_model, and ATPrompt's second one for MaPLe_ATP
+CLIP_BUILDERS = ("clip.clip", "clip.model_atp")
+
+
+def fork_modules(names):
+    """The modules of ``names`` that the fork has (a missing one is skipped; a module that
+    is there but fails to import still raises)."""
+    import importlib
+
+    found = []
+    for name in names:
+        try:
+            found.append(importlib.import_module(name))
+        except ModuleNotFoundError as error:
+            if error.name != name:
+                raise
+    return found
+
+
+def built_in_fp16_returned_in_fp32(build, to_half, half):
+    import torch
 
     def build_model(*args, **kwargs):
         torch.Tensor.half = to_half
@@ -156,8 +188,27 @@ def round_half_casts_on_cpu():
             return build(*args, **kwargs).float()
         finally:
             torch.Tensor.half = half
-    fork_clip.build_model = build_model
-    return True
+    return build_model
+
+
+def register_dataset_alias(spec):
+    """``ALIAS=NAME``: the fork's dataset class registered as NAME is registered as ALIAS too.
+
+    Upstream ATPrompt replaces the attribute words of every dataset in its table (Caltech101's
+    are shape, size) and keeps the command line's words for any other dataset, as it would for
+    one a user adds. Under ALIAS the fork's own Caltech101 class reads the same files, and its
+    ``train.py`` keeps the words given, which is what the audit needs to run the toy world's
+    true attributes."""
+    alias, _, name = spec.partition("=")
+    from dassl.data.datasets import DATASET_REGISTRY
+
+    register = DATASET_REGISTRY._do_register
+
+    def register_with_alias(registered, obj, force=False):
+        register(registered, obj, force=force)
+        if registered == name:
+            register(alias, obj, force=force)
+    DATASET_REGISTRY._do_register = register_with_alias
 
 
 def point_clip_at(weights):
@@ -174,8 +225,12 @@ def main(argv=None):
     parser.add_argument("--fork", required=True, help="the fork's root (holds train.py, clip/)")
     parser.add_argument("--dassl", required=True, help="the Dassl checkout the fork runs with")
     parser.add_argument("--weights", required=True, help="CLIP checkpoint in OpenAI's layout")
+    parser.add_argument("--dataset-alias", metavar="ALIAS=NAME",
+                        help="register the fork's dataset NAME under ALIAS as well")
     parser.add_argument("train_args", nargs=argparse.REMAINDER, help="-- then train.py's args")
     args = parser.parse_args(argv)
+    if args.dataset_alias and not all(args.dataset_alias.partition("=")[::2]):
+        parser.error(f"--dataset-alias: expected ALIAS=NAME, got {args.dataset_alias!r}")
     fork, dassl, weights = (Path(p).resolve() for p in (args.fork, args.dassl, args.weights))
     for path, what in ((fork / "train.py", "--fork"), (dassl / "dassl", "--dassl"),
                        (weights, "--weights")):
@@ -190,6 +245,8 @@ def main(argv=None):
     round_half_casts_on_cpu()
     load_dassl_checkpoints_safely()
     point_clip_at(weights)
+    if args.dataset_alias:
+        register_dataset_alias(args.dataset_alias)
     os.chdir(fork)
     sys.argv = [str(fork / "train.py"), *train_args]
     runpy.run_path(str(fork / "train.py"), run_name="__main__")
