@@ -180,7 +180,7 @@ def test_regularizer_weights_the_loss_with_its_knobs():
     ("NUM_NOVEL", -2, "TRAINER.SAR.NUM_NOVEL must be an integer >= -1"),
     ("GRAD_CLIP", -1.0, "TRAINER.SAR.GRAD_CLIP must be 0"),
     ("GRAD_CLIP", 0.5, "TRAINER.SAR.GRAD_CLIP must be 0"),
-    ("BOUND", "gradient", "TRAINER.SAR.BOUND must be one of step, update"),
+    ("BOUND", "gradient", "TRAINER.SAR.BOUND must be one of step, update, both"),
 ])
 def test_bad_knobs_are_one_line_errors_naming_the_key(key, value, pattern):
     cfg = extend_cfg(get_cfg_default())
@@ -317,9 +317,10 @@ def test_a_non_finite_step_passes_through_and_leaves_the_mean_alone():
     assert guard.mean == 2.0 and bad.grad[0].item() == float("inf")
 
 
-def sgd_run(guard, param, steps):
+def sgd_run(guard, param, steps, velocity=True):
     """SGD with momentum 0.9 over ``steps`` (lr, gradient) pairs, ``guard`` around each step as
-    the SAR mixin puts it; returns the length of each update."""
+    the SAR mixin puts it (``velocity``: handing it the optimizer); returns each update's
+    length."""
     optimizer = torch.optim.SGD([param], lr=1.0, momentum=0.9)
     lengths = []
     for lr, gradient in steps:
@@ -329,7 +330,7 @@ def sgd_run(guard, param, steps):
         old = param.detach().clone()
         guard.before_step([param], lr=lr)
         optimizer.step()
-        guard.after_step()
+        guard.after_step([optimizer] if velocity else ())
         lengths.append((param.detach() - old).norm().item())
     return lengths
 
@@ -348,6 +349,61 @@ def test_the_update_bound_holds_the_momentum_a_warm_up_filled():
     assert step[-1] > 100 * free[-2]  # the momentum still moves it 300-fold further
     assert update[-1] == pytest.approx(3 * mean, rel=1e-5)  # the whole move: 3x the mean
     assert update[:-1] == pytest.approx(free[:-1], rel=1e-5)  # steady moves are never touched
+
+
+def test_the_update_bound_shortens_the_velocity_with_the_move():
+    """MaPLe_SAR on stress100: with the velocity left whole, every move after the warm-up is cut
+    to the bound again and the bound grows 1.2x a step, so the warm-up's stale momentum still
+    carries the prompts away; shortened with the move, it decays as SGD's momentum does."""
+    steps = [(1e-5, [30.0, 40.0])] * 50 + [(3.5e-3, [30.0, 40.0])] + [(3.5e-3, [0.0, 0.0])] * 30
+    kept = sgd_run(StepGuard(3.0, "update"), torch.nn.Parameter(torch.zeros(2)), steps)
+    whole = sgd_run(StepGuard(3.0, "update"), torch.nn.Parameter(torch.zeros(2)), steps,
+                    velocity=False)
+    after = kept[51:]
+    assert after == pytest.approx([after[0] * 0.9 ** k for k in range(30)], rel=1e-4)
+    rising = whole[50:68]  # each cut to the bound, which grows 1.2x a step, for 17 steps
+    assert rising == sorted(rising) and max(whole) > 15 * kept[50]
+    assert sum(kept[50:]) < sum(whole[50:]) / 20
+
+
+def test_both_bounds_cover_each_others_blind_spot():
+    """A gradient spike (13x, the traced CE jump) enters SGD's momentum whole under the update
+    bound: its first move is only about 2x the mean, and the rest comes over the next steps. The
+    warm-up's momentum is not a gradient, so the step bound lets it through. ``both`` holds
+    the two."""
+    spike = [(0.1, [0.6, 0.8])] * 50 + [(0.1, [7.8, 10.4])] + [(0.1, [0.6, 0.8])] * 10
+    warm_up = [(1e-5, [30.0, 40.0])] * 50 + [(3.5e-3, [30.0, 40.0])] + [(3.5e-3, [0.0, 0.0])] * 30
+
+    def moved_after(kind, steps):
+        guard = StepGuard(0) if kind == "off" else StepGuard(3.0, kind)
+        return sum(sgd_run(guard, torch.nn.Parameter(torch.zeros(2)), steps)[50:])
+
+    off = {name: moved_after("off", steps) for name, steps in (("spike", spike),
+                                                                ("warm", warm_up))}
+    assert moved_after("update", spike) == pytest.approx(off["spike"])  # unseen
+    assert moved_after("both", spike) == pytest.approx(moved_after("step", spike))
+    assert moved_after("both", spike) < 0.7 * off["spike"]
+    assert moved_after("step", warm_up) > 0.8 * off["warm"]  # unseen, nearly
+    assert moved_after("both", warm_up) == pytest.approx(moved_after("update", warm_up))
+    assert moved_after("both", warm_up) < off["warm"] / 100
+
+
+def test_only_the_guarded_parameters_velocity_is_touched():
+    from trainers.sar import shorten_velocity
+
+    guarded, other = torch.nn.Parameter(torch.zeros(2)), torch.nn.Parameter(torch.zeros(2))
+    sgd = torch.optim.SGD([guarded, other], lr=1.0, momentum=0.9)
+    adam = torch.optim.AdamW([torch.nn.Parameter(torch.zeros(2))], lr=1.0)
+    for param in (guarded, other, *adam.param_groups[0]["params"]):
+        param.grad = torch.ones(2)
+    sgd.step()
+    adam.step()
+    shorten_velocity([guarded, *adam.param_groups[0]["params"]], [sgd, adam], 0.25)
+    assert sgd.state[guarded]["momentum_buffer"].tolist() == [0.25, 0.25]
+    assert sgd.state[other]["momentum_buffer"].tolist() == [1.0, 1.0]
+    adam_state = adam.state[adam.param_groups[0]["params"][0]]
+    assert adam_state["exp_avg"].tolist() == pytest.approx([0.025, 0.025])
+    assert adam_state["exp_avg_sq"].tolist() == pytest.approx([0.001, 0.001])  # a scale, kept
 
 
 def test_the_update_bound_keeps_the_direction_and_the_optimizer_state():

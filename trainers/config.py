@@ -19,7 +19,7 @@ SAR_DEFAULTS = {
     "TEMPLATE": "dataset",  # dataset | ensemble
     # our reading: bound each step (lr x grad norm) to this multiple of its running mean; 0 = off
     "GRAD_CLIP": 3.0,
-    "BOUND": "step",  # our reading: step = lr x gradient norm | update = the change, momentum in
+    "BOUND": "step",  # our reading: step = lr x grad norm | update = the change made | both
     "TRACE": False,  # log each step's terms, the gradient norm each sends, and the prompt norm
 }
 

@@ -146,37 +146,16 @@ def check_sar_cfg(cfg, cfg_node):
                          "so SAR's novel classes have none: set it False")
 
 
-class StepGuard:
-    """TRAINER.SAR.GRAD_CLIP and BOUND, our reading (the paper has none): no move of the prompt
-    parameters may be longer than GRAD_CLIP times the running mean of the moves before it.
+class RunningBound:
+    """No length above ``ratio`` times the running mean of the lengths before it."""
 
-    ``BOUND step`` (default) measures a move as learning rate x gradient norm, before the
-    optimizer step, and scales the gradient down; ``BOUND update`` measures the change the step
-    actually made (momentum included), after it, and shortens that change.
+    SHARE = 0.1  # weight of the newest length in the running mean (about the last ten)
 
-    Why: the traced collapses (docs/toy_world.md, "SAR stability") each start with one move
-    far longer than those before it, which throws the prompts into a corner that L_SAR at
-    lambda 1 does not pull them back from: cross-entropy's gradient jumping 13-fold in one batch
-    (a checkpoint whose logit scale exceeds the one it learned), and MaPLe's first full-rate
-    step after its warm-up (learning rate 1e-5 -> 3.5e-3). The bound is relative to the run's
-    own moves, so it needs no value per model; after a warm-up the new rate arrives over some
-    tens of steps instead of one. A move within it is never touched, and the optimizer's state
-    is left as it is. The mean restarts with the process (a resumed run's first move is free).
-    """
+    def __init__(self, ratio):
+        self.ratio = ratio
+        self.mean = None
 
-    SHARE = 0.1  # weight of the newest move in the running mean (about the last ten)
-    KINDS = ("step", "update")
-
-    def __init__(self, ratio, kind="step"):
-        if kind not in self.KINDS:
-            raise ValueError(f"TRAINER.SAR.BOUND must be one of {', '.join(self.KINDS)}, "
-                             f"got {kind!r}")
-        self.ratio = float(ratio)
-        self.kind = kind
-        self.mean = None  # running mean of the move lengths
-        self.before = None  # BOUND update: (param, its value before the step under way)
-
-    def _admit(self, length):
+    def admit(self, length):
         """The length a move may keep, and the running mean updated with it (None: no move)."""
         if not math.isfinite(length) or length == 0.0:
             return None  # amp's scaler skips this step, or nothing moves: keep the mean clean
@@ -186,18 +165,59 @@ class StepGuard:
             (1 - self.SHARE) * self.mean + self.SHARE * length)
         return length
 
+
+class StepGuard:
+    """TRAINER.SAR.GRAD_CLIP and BOUND, our reading (the paper has none): no move of the prompt
+    parameters may be longer than GRAD_CLIP times the running mean of the moves before it.
+
+    ``BOUND step`` (default) measures a move as learning rate x gradient norm, before the
+    optimizer step, and scales the gradient down; ``BOUND update`` measures the change the step
+    actually made (momentum included), after it, and shortens that change; ``BOUND both``
+    applies the two, each with its own running mean. Each is blind where the other sees: a
+    gradient spike enters the momentum whole under ``update`` (a move of about 2x the mean, the
+    rest spread over the next steps), and the momentum a warm-up filled is not a gradient, so
+    ``step`` lets it through.
+
+    Why: the traced collapses (docs/toy_world.md, "SAR stability") each start with one move
+    far longer than those before it, which throws the prompts into a corner that L_SAR at
+    lambda 1 does not pull them back from: cross-entropy's gradient jumping 13-fold in one batch
+    (a checkpoint whose logit scale exceeds the one it learned), and MaPLe's first full-rate
+    step after its warm-up (learning rate 1e-5 -> 3.5e-3). The bound is relative to the run's
+    own moves, so it needs no value per model; after a warm-up the new rate arrives over some
+    tens of steps instead of one. A move within it is never touched; ``BOUND update`` shortens the
+    optimizer's velocity with a move it shortens (``shorten_velocity``). The mean restarts with
+    the process (a resumed run's first move is free).
+    """
+
+    KINDS = ("step", "update", "both")
+
+    def __init__(self, ratio, kind="step"):
+        if kind not in self.KINDS:
+            raise ValueError(f"TRAINER.SAR.BOUND must be one of {', '.join(self.KINDS)}, "
+                             f"got {kind!r}")
+        self.ratio = float(ratio)
+        self.kind = kind
+        self.steps = RunningBound(self.ratio) if kind in ("step", "both") else None
+        self.updates = RunningBound(self.ratio) if kind in ("update", "both") else None
+        self.before = None  # the update bound: (param, its value before the step under way)
+
+    @property
+    def mean(self):
+        """The running mean of the first bound applied (the step's, under ``both``)."""
+        return (self.steps or self.updates).mean
+
     @torch.no_grad()
     def before_step(self, params, lr):
-        """BOUND step: scale the gradients in place so that lr x their norm is in bounds;
-        BOUND update: remember the parameters. Returns the gradient norm kept (step only)."""
+        """The step bound: scale the gradients in place so that lr x their norm is in bounds.
+        The update bound: remember the parameters. Returns the gradient norm kept (step bound
+        only)."""
         params = [p for p in params if p.grad is not None] if self.ratio else []
-        if self.kind == "update":
+        if self.updates is not None:
             self.before = [(p, p.detach().clone()) for p in params]
-            return None
-        if not params or not lr > 0:
+        if self.steps is None or not params or not lr > 0:
             return None
         norm = float(torch.sqrt(sum(p.grad.float().pow(2).sum() for p in params)))
-        kept = self._admit(lr * norm)
+        kept = self.steps.admit(lr * norm)
         if kept is None:
             return norm if not math.isfinite(norm) else None
         if kept < lr * norm:
@@ -205,19 +225,43 @@ class StepGuard:
         return kept / lr
 
     @torch.no_grad()
-    def after_step(self):
-        """BOUND update: shorten the change the step made to its bound, keeping its direction.
-        Returns the change's length as kept (None for BOUND step, when off or nothing moved)."""
+    def after_step(self, optimizers=()):
+        """BOUND update: shorten the change the step made to its bound, keeping its direction,
+        and the optimizers' velocity by the same factor (see ``VELOCITY_STATE``). Returns the
+        change's length as kept (None for BOUND step, when off or nothing moved)."""
         before, self.before = self.before, None
         if not before:
             return None
         deltas = [p.detach() - old for p, old in before]
         length = float(torch.sqrt(sum(d.float().pow(2).sum() for d in deltas)))
-        kept = self._admit(length)
+        kept = self.updates.admit(length)
         if kept is not None and kept < length:
+            factor = kept / length
             for (p, old), delta in zip(before, deltas):
-                p.copy_(old + delta * (kept / length))
+                p.copy_(old + delta * factor)
+            shorten_velocity([p for p, _ in before], optimizers, factor)
         return kept
+
+
+VELOCITY_STATE = ("momentum_buffer", "exp_avg")  # SGD's velocity; Adam's and AdamW's first moment
+
+
+def shorten_velocity(params, optimizers, factor):
+    """Scale the optimizers' running direction of ``params`` by ``factor``.
+
+    Why: a shortened move with its velocity left whole is shortened again at every later step,
+    while the velocity keeps pushing the same way. MaPLe_SAR on stress100 showed it: warm-up
+    gradients of 400-500 fill SGD's momentum, and once the full rate arrives the bound holds the
+    first moves but the stale velocity wins later in the epoch (docs/toy_world.md). Scaling it
+    keeps the optimizer's state the one that would have produced the move actually taken."""
+    wanted = {id(p) for p in params}
+    for optimizer in optimizers:
+        for param, state in optimizer.state.items():
+            if id(param) not in wanted:
+                continue
+            for key in VELOCITY_STATE:
+                if torch.is_tensor(state.get(key)):
+                    state[key].mul_(factor)
 
 
 def trace_line(epoch, batch, terms, params):
@@ -353,9 +397,10 @@ class SARMixin:
                                    lr=self.get_current_lr())
 
     def after_update(self):
-        """BOUND update: shorten the change the optimizer step made (StepGuard)."""
+        """BOUND update: shorten the change the optimizer step made, and its velocity
+        (StepGuard)."""
         super().after_update()
-        self.sar.guard.after_step()
+        self.sar.guard.after_step(self._optims.values())
 
     def compute_loss(self, image, label, extra_classes=None):
         if extra_classes is not None:
