@@ -7,7 +7,7 @@ import torch
 
 from dassl.config import get_cfg_default
 from trainers.config import SAR_DEFAULTS, extend_cfg
-from trainers.sar import SARRegularizer, StepGuard, check_sar_cfg, sample_novel, sar_loss
+from trainers.sar import LossJump, SARRegularizer, StepGuard, check_sar_cfg, sample_novel, sar_loss
 
 
 def unit_rows(n, d, seed):
@@ -181,6 +181,8 @@ def test_regularizer_weights_the_loss_with_its_knobs():
     ("GRAD_CLIP", -1.0, "TRAINER.SAR.GRAD_CLIP must be 0"),
     ("GRAD_CLIP", 0.5, "TRAINER.SAR.GRAD_CLIP must be 0"),
     ("BOUND", "gradient", "TRAINER.SAR.BOUND must be one of step, update, both"),
+    ("ROLLBACK", 0.5, "TRAINER.SAR.ROLLBACK must be 0"),
+    ("ROLLBACK", -2.0, "TRAINER.SAR.ROLLBACK must be 0"),
 ])
 def test_bad_knobs_are_one_line_errors_naming_the_key(key, value, pattern):
     cfg = extend_cfg(get_cfg_default())
@@ -419,3 +421,37 @@ def test_the_update_bound_keeps_the_direction_and_the_optimizer_state():
     assert StepGuard(3.0, "update").after_step() is None  # no step under way
     with pytest.raises(ValueError, match="TRAINER.SAR.BOUND"):
         StepGuard(3.0, "gradient")
+
+
+def test_a_loss_jump_needs_the_ratio_and_the_floor_and_stays_out_of_the_mean():
+    jump = LossJump(10.0)
+    jump.snapshot = [object()]
+    for value in (0.001, 0.002, 0.001):
+        jump.see(value)
+    jump.see(0.5)  # 300x a mean near 0 but below 1 nat: CoOp's first moves from the teacher
+    assert not jump.jumped
+    mean = jump.mean
+    jump.see(24.3)  # the traced cliff
+    assert jump.jumped and jump.mean == mean
+    jump.see(0.03)
+    assert not jump.jumped
+    off = LossJump(0.0)
+    off.snapshot = [object()]
+    off.see(0.01)
+    off.see(100.0)
+    assert not off.jumped
+
+
+def test_after_a_jump_the_last_update_is_undone_and_the_velocity_zeroed():
+    param = torch.nn.Parameter(torch.zeros(2))
+    optimizer = torch.optim.SGD([param], lr=1.0, momentum=0.9)
+    jump = LossJump(10.0)
+    jump.see(0.2)
+    for loss in (0.2, 0.2, 30.0):  # two ordinary steps, then the next loss has jumped
+        jump.see(loss)
+        param.grad = torch.tensor([1.0, 1.0])
+        undone = jump.before_step([param], [optimizer])
+        optimizer.step()
+    assert undone and param.tolist() == pytest.approx([-1.0, -1.0])  # step 2 (to -2.9) undone
+    assert optimizer.state[param]["momentum_buffer"].tolist() == [0.0, 0.0]
+    assert LossJump(0.0).before_step([param], [optimizer]) is False

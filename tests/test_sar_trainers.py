@@ -322,6 +322,29 @@ def test_trace_logs_every_term_and_its_gradient_each_step(env):
     assert lines and all(" loss_sar " in line and "prompt norm" in line for line in lines)
 
 
+def test_rollback_undoes_the_update_before_a_jump_in_a_real_step(env, capsys):
+    """ROLLBACK, through the trainer's own step: the step after L_SAR jumped puts the prompts
+    back where the last update found them, with the optimizer's velocity zeroed."""
+    trainer = make_trainer(env, env.base / "rollback", "TRAINER.SAR.ROLLBACK", "10.0",
+                           "TRAINER.SAR.BOUND", "update")
+    trainer.build_sar()
+    batch = next(iter(trainer.train_loader_x))
+    params = list(trainer.model.prompt_learner.parameters())
+    start = [p.detach().clone() for p in params]
+    trainer.forward_backward(batch)  # an ordinary step: it moves
+    assert any(not torch.equal(p, s) for p, s in zip(params, start))
+    trainer.sar.rollback.mean, trainer.sar.rollback.FLOOR = 1e-12, 0.0  # the next L_SAR jumps
+    trainer.forward_backward(batch)
+    assert "SAR rollback: epoch 1 batch 1" in capsys.readouterr().out
+    for param, before in zip(params, start):
+        torch.testing.assert_close(param.detach(), before, rtol=1e-4, atol=1e-6)  # weight decay
+    state = trainer.optim.state  # the velocity left is this one step's weight decay alone
+    wd = trainer.cfg.OPTIM.WEIGHT_DECAY
+    for param in params:
+        velocity = state[param]["momentum_buffer"]
+        torch.testing.assert_close(velocity, wd * param.detach(), rtol=1e-3, atol=1e-9)
+
+
 # ---- regression: MaPLe_SAR's collapse after the warm-up (docs/toy_world.md, "SAR stability") ---
 
 MAPLE_FAITHFUL_OPTS = ["DATASET.NUM_SHOTS", "16", "DATASET.SUBSAMPLE_CLASSES", "base",

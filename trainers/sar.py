@@ -133,6 +133,9 @@ def check_sar_cfg(cfg, cfg_node):
     if not float(sar.GRAD_CLIP) >= 0 or 0 < float(sar.GRAD_CLIP) <= 1:
         raise ValueError(f"TRAINER.SAR.GRAD_CLIP must be 0 (off) or > 1 (a multiple of the "
                          f"running mean move), got {sar.GRAD_CLIP!r}")
+    if not float(sar.ROLLBACK) >= 0 or 0 < float(sar.ROLLBACK) <= 1:
+        raise ValueError(f"TRAINER.SAR.ROLLBACK must be 0 (off) or > 1 (a multiple of L_SAR's "
+                         f"running mean), got {sar.ROLLBACK!r}")
     if sar.BOUND not in StepGuard.KINDS:
         raise ValueError(f"TRAINER.SAR.BOUND must be one of {', '.join(StepGuard.KINDS)}, "
                          f"got {sar.BOUND!r}")
@@ -264,6 +267,53 @@ def shorten_velocity(params, optimizers, factor):
                     state[key].mul_(factor)
 
 
+class LossJump:
+    """TRAINER.SAR.ROLLBACK, our reading (the paper has none): has L_SAR jumped past ``ratio``
+    times its running mean, and past ``FLOOR`` nats?
+
+    Why: MaPLe_SAR on stress100 (seed 1) fell off a cliff on a move every step bound admitted:
+    L_SAR 0.027 -> 24 in one step, then a flat plateau neither term leads out of
+    (docs/toy_world.md). Where the bound cannot see the cliff coming, SAR can still see that it
+    was crossed: the step that follows such a jump puts the prompts back where they were before
+    the last update, zeroes the optimizer's velocity and makes no move of its own. The floor
+    keeps a run whose L_SAR starts near 0 (CoOp from the hand-crafted prompt) from tripping on
+    its first moves. Reading L_SAR costs one host sync per step, so it is off by default.
+    """
+
+    SHARE = 0.1  # weight of the newest value in the running mean (about the last ten)
+    FLOOR = 1.0  # nats: a jump must reach this too
+
+    def __init__(self, ratio):
+        self.ratio = ratio
+        self.mean = None
+        self.jumped = False
+        self.snapshot = None  # [(param, its value before the last update)]
+
+    def see(self, value):
+        """Record this step's L_SAR; a jump is not taken into the mean."""
+        self.jumped = bool(self.ratio and self.mean is not None and self.snapshot
+                           and value > max(self.ratio * self.mean, self.FLOOR))
+        if not self.jumped and math.isfinite(value):
+            self.mean = value if self.mean is None else (
+                (1 - self.SHARE) * self.mean + self.SHARE * value)
+
+    @torch.no_grad()
+    def before_step(self, params, optimizers):
+        """After a jump: restore the snapshot, zero the gradients and the velocity (returns
+        True). Otherwise: take the snapshot this step's update starts from."""
+        if not self.ratio:
+            return False
+        if not self.jumped:
+            self.snapshot = [(p, p.detach().clone()) for p in params]
+            return False
+        for param, old in self.snapshot:
+            param.copy_(old)
+            if param.grad is not None:
+                param.grad.zero_()
+        shorten_velocity([p for p, _ in self.snapshot], optimizers, 0.0)
+        return True
+
+
 def trace_line(epoch, batch, terms, params):
     """TRAINER.SAR.TRACE: one line per step with each term, the gradient norm it alone sends
     into the prompt parameters, and their norm: how a collapse is read (docs/toy_world.md).
@@ -298,6 +348,7 @@ class SARRegularizer:
         self.rows = sar_cfg.ROWS
         self.guard = StepGuard(sar_cfg.GRAD_CLIP, sar_cfg.BOUND)
         self.trace = bool(sar_cfg.TRACE)
+        self.rollback = LossJump(float(sar_cfg.ROLLBACK))
         self.seed = seed
         self.generator = torch.Generator()
         self.start_epoch(0)
@@ -386,15 +437,19 @@ class SARMixin:
               f"(TEMPERATURE {sar_cfg.TEMPERATURE}; logit scale {logit_scale:.1f}), "
               f"divergence {self.sar.divergence}, rows {self.sar.rows}, "
               f"{self.sar.guard.kind} bound {self.sar.guard.ratio:g}x running mean "
-              f"(GRAD_CLIP; 0 = off), "
+              f"(GRAD_CLIP; 0 = off), rollback {self.sar.rollback.ratio:g}x (ROLLBACK; 0 = off), "
               f"template {template}, {len(base)} base classes")
 
     def before_update(self):
-        """Bound the step, or remember the prompts to bound the update (StepGuard), once the
-        gradients are in place (unscaled under amp)."""
+        """Undo the last update if L_SAR has jumped (LossJump), then bound the step or remember
+        the prompts to bound the update (StepGuard), once the gradients are in place (unscaled
+        under amp)."""
         super().before_update()
-        self.sar.guard.before_step(getattr(self.model, self.learnable_module).parameters(),
-                                   lr=self.get_current_lr())
+        params = list(getattr(self.model, self.learnable_module).parameters())
+        if self.sar.rollback.before_step(params, self._optims.values()):
+            print(f"SAR rollback: epoch {self.epoch + 1} batch {self.batch_idx + 1}, L_SAR jumped "
+                  f"past {self.sar.rollback.ratio:g}x its running mean; the last update undone")
+        self.sar.guard.before_step(params, lr=self.get_current_lr())
 
     def after_update(self):
         """BOUND update: shorten the change the optimizer step made, and its velocity
@@ -414,6 +469,8 @@ class SARMixin:
                  if len(index) else None)
         terms, output = super().compute_loss(image, label, extra_classes=novel)
         terms["loss_sar"] = self.sar.loss(output.text_features, index)
+        if self.sar.rollback.ratio:
+            self.sar.rollback.see(terms["loss_sar"].item())
         if self.sar.trace:
             print(trace_line(self.epoch, self.batch_idx, terms, learner.parameters()))
         return terms, output
