@@ -149,10 +149,16 @@ def check_sar_cfg(cfg, cfg_node):
                          "so SAR's novel classes have none: set it False")
 
 
+RUNNING_SHARE = 0.1  # weight of the newest value in the guards' running means (about ten)
+
+
+def running_mean(mean, value):
+    """The guards' running mean with ``value`` taken in (``mean`` None: the first value)."""
+    return value if mean is None else (1 - RUNNING_SHARE) * mean + RUNNING_SHARE * value
+
+
 class RunningBound:
     """No length above ``ratio`` times the running mean of the lengths before it."""
-
-    SHARE = 0.1  # weight of the newest length in the running mean (about the last ten)
 
     def __init__(self, ratio):
         self.ratio = ratio
@@ -164,8 +170,7 @@ class RunningBound:
             return None  # amp's scaler skips this step, or nothing moves: keep the mean clean
         if self.mean is not None and length > self.ratio * self.mean:
             length = self.ratio * self.mean
-        self.mean = length if self.mean is None else (
-            (1 - self.SHARE) * self.mean + self.SHARE * length)
+        self.mean = running_mean(self.mean, length)
         return length
 
 
@@ -277,16 +282,17 @@ class LossJump:
     was crossed: the step that follows such a jump puts the prompts back where they were before
     the last update, zeroes the optimizer's velocity and makes no move of its own. The floor
     keeps a run whose L_SAR starts near 0 (CoOp from the hand-crafted prompt) from tripping on
-    its first moves. Reading L_SAR costs one host sync per step, so it is off by default.
+    its first moves. L_SAR is read in ``before_step``, after the step's log values have
+    synced, so it adds no host sync of its own.
     """
 
-    SHARE = 0.1  # weight of the newest value in the running mean (about the last ten)
     FLOOR = 1.0  # nats: a jump must reach this too
 
     def __init__(self, ratio):
         self.ratio = ratio
         self.mean = None
         self.jumped = False
+        self.latest = None  # this step's L_SAR, a detached tensor read in before_step
         self.snapshot = None  # [(param, its value before the last update)]
 
     def see(self, value):
@@ -294,8 +300,7 @@ class LossJump:
         self.jumped = bool(self.ratio and self.mean is not None and self.snapshot
                            and value > max(self.ratio * self.mean, self.FLOOR))
         if not self.jumped and math.isfinite(value):
-            self.mean = value if self.mean is None else (
-                (1 - self.SHARE) * self.mean + self.SHARE * value)
+            self.mean = running_mean(self.mean, value)
 
     @torch.no_grad()
     def before_step(self, params, optimizers):
@@ -303,6 +308,9 @@ class LossJump:
         True). Otherwise: take the snapshot this step's update starts from."""
         if not self.ratio:
             return False
+        if self.latest is not None:
+            self.see(float(self.latest))
+            self.latest = None
         if not self.jumped:
             self.snapshot = [(p, p.detach().clone()) for p in params]
             return False
@@ -470,7 +478,7 @@ class SARMixin:
         terms, output = super().compute_loss(image, label, extra_classes=novel)
         terms["loss_sar"] = self.sar.loss(output.text_features, index)
         if self.sar.rollback.ratio:
-            self.sar.rollback.see(terms["loss_sar"].item())
+            self.sar.rollback.latest = terms["loss_sar"].detach()
         if self.sar.trace:
             print(trace_line(self.epoch, self.batch_idx, terms, learner.parameters()))
         return terms, output
