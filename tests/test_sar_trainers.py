@@ -351,27 +351,38 @@ MAPLE_FAITHFUL_OPTS = ["DATASET.NUM_SHOTS", "16", "DATASET.SUBSAMPLE_CLASSES", "
                        "TRAINER.MAPLE.PROMPT_DEPTH", "2"]  # the toy bench's MaPLe facts
 
 
-@pytest.fixture(scope="module")
-def faithful_world(tmp_path_factory):
+def bench_world(tmp_path_factory, kind):
+    """The world ``make --kind`` writes: the very one the bench's tables ran on."""
     from tools.toy_world.cli import main as toy_main
     from tools.toy_world.layout import DATA_FOLDER, MODEL_FILE, bank_path
 
-    world = tmp_path_factory.mktemp("faithful_full") / "world"
-    assert toy_main(["make", "--out", str(world), "--kind", "faithful"]) == 0  # the bench's world
+    world = tmp_path_factory.mktemp(f"{kind}_full") / "world"
+    assert toy_main(["make", "--out", str(world), "--kind", kind]) == 0
     root = world / DATA_FOLDER
     return SimpleNamespace(root=str(root), clip=str(world / MODEL_FILE), bank=bank_path(root))
 
 
-def maple_sar_losses_first_two_epochs(toy, out, *opts, lr_blind=False):
+@pytest.fixture(scope="module")
+def faithful_world(tmp_path_factory):
+    return bench_world(tmp_path_factory, "faithful")
+
+
+@pytest.fixture(scope="module")
+def stress100_world(tmp_path_factory):
+    return bench_world(tmp_path_factory, "stress100")
+
+
+def maple_sar_losses_first_two_epochs(toy, out, *opts, lr_blind=False, seed=2):
     """loss_sar of every step of MaPLe_SAR's warm-up epoch and first full-rate epoch on the
-    faithful world, seed 2, as train.py seeds it. ``lr_blind``: the guard sees a learning rate
-    of 1, i.e. it bounds the gradient alone (the guard before this fix)."""
+    world ``toy`` (the faithful one, seed 2, unless told), as train.py seeds it. ``lr_blind``:
+    the guard sees a learning rate of 1, i.e. it bounds the gradient alone (the guard before
+    this fix)."""
     from dassl.utils import set_random_seed
 
     argv = toy_argv(toy, out, "MaPLe_SAR", "MaPLe_SAR/vit_b16_c2_ep5_batch4_2ctx",
                     opts=[*MAPLE_FAITHFUL_OPTS, *opts])
-    argv[argv.index("--seed") + 1] = "2"
-    set_random_seed(2)
+    argv[argv.index("--seed") + 1] = str(seed)
+    set_random_seed(seed)
     trainer = trainer_for(argv)
     if lr_blind:
         trainer.get_current_lr = lambda names=None: 1.0
@@ -400,3 +411,19 @@ def test_maple_sar_does_not_collapse_after_the_warm_up(faithful_world, tmp_path)
     updates = maple_sar_losses_first_two_epochs(faithful_world, tmp_path / "update",
                                                 "TRAINER.SAR.BOUND", "update")
     assert max(updates[72:]) < 1.0 and max(updates[-20:]) < 0.05, updates
+
+
+# ---- regression: MaPLe_SAR's cliff on stress100 (docs/toy_world.md, "A rollback") ----------
+
+
+@pytest.mark.filterwarnings("ignore:Detected call of `lr_scheduler.step()`")
+def test_maple_sar_stress100_cliff_is_rolled_back(stress100_world, tmp_path):
+    # seed 7 at the step bound alone: at epoch 2, batch 2, L_SAR leaps 0.98 -> 28 on a move the
+    # bound admitted, then sits at 3.6 with no gradient out (the bench's 19.2 / 30.8)
+    bounded = maple_sar_losses_first_two_epochs(stress100_world, tmp_path / "off",
+                                                "TRAINER.SAR.ROLLBACK", "0.0", seed=7)
+    assert max(bounded[:72]) < 1.5 and min(bounded[-20:]) > 1.0, bounded
+    rolled = maple_sar_losses_first_two_epochs(stress100_world, tmp_path / "on",
+                                               "TRAINER.SAR.ROLLBACK", "10.0", seed=7)
+    assert max(rolled[:72]) < 1.5 and max(rolled[72:]) > 10.0, rolled  # the leap is seen ...
+    assert max(rolled[-20:]) < 0.05, rolled  # ... and undone: L_SAR ends near 0
