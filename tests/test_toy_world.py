@@ -92,6 +92,32 @@ def test_collapse_is_a_seed_far_below_the_median():
     assert "91.0 / 70.0" in table
 
 
+def test_a_sar_run_whose_last_l_sar_stays_high_is_stuck(tmp_path):
+    """SAR's own collapse, read from the training log: the last epoch's mean L_SAR (Dassl's
+    bracketed running mean), not the batch value beside it."""
+    from tools.toy_world.bench import report, stuck_seeds
+
+    def sar_log(seed, *means):
+        fake_run(tmp_path, "MaPLe_SAR", seed, 70.0, 70.0)
+        log = tmp_path / "base2new/train_base/caltech101/shots_16/MaPLe_SAR/cfg" / f"seed{seed}"
+        lines = [f"epoch [5/5] batch [{i}/72] loss 1.0 (1.0) loss_ce 0.5 (0.5) "
+                 f"loss_sar 9.0000 ({m}) acc 50.0 (50.0)" for i, m in enumerate(means)]
+        (log / "log.txt").write_text("\n".join([*lines, "* accuracy: 70.0%", ""]))
+
+    sar_log(1, "3.6228", "0.0100")  # came back
+    sar_log(2, "0.0200", "3.6228")  # jumped and stayed: the traced collapse
+    sar_log(3, "0.0200", "nan")
+    assert stuck_seeds(tmp_path, "MaPLe_SAR", [1, 2, 3]) == [2, 3]
+    fake_run(tmp_path, "MaPLe", 1, 60.0, 60.0)  # no SAR: no verdict
+    assert stuck_seeds(tmp_path, "MaPLe", [1]) is None
+    table = report({"MaPLe_SAR": {1: (70.0, 70.0)}, "MaPLe": {1: (60.0, 60.0)}}, [1], "w",
+                   {"MaPLe_SAR": [2, 3], "MaPLe": None})
+    assert "L_SAR stuck (last epoch > 1 nat) |" in table
+    assert "| n/a (one seed) | 2, 3 |" in table
+    assert "| MaPLe | 60.0 | 60.0 | 60.0 | n/a (one seed) | |" in table
+    assert "L_SAR stuck" not in report({"MaPLe": {1: (60.0, 60.0)}}, [1], "w", {"MaPLe": None})
+
+
 def test_one_seed_shows_no_spread_and_no_collapse_verdict():
     from tools.toy_world.bench import report
 

@@ -6,7 +6,9 @@ only the toy model's facts added: its checkpoint, 32-px input, the world's bank,
 and prompt depths clamped to its 2 layers. Results are read back from the logs.
 """
 
+import math
 import os
+import re
 import statistics
 import subprocess
 import sys
@@ -25,6 +27,8 @@ from launch.run_record import RECORD_NAME, read_record, record_difference, write
 DATASET = "caltech101"
 SHOTS = 16
 COLLAPSE_POINTS = 15.0  # a seed more than this far below the method's median has collapsed
+STUCK_NATS = 1.0  # a SAR run whose last epoch's mean L_SAR stays above this never came back
+SAR_MEAN = re.compile(r"\bloss_sar \S+ \((\S+)\)")  # Dassl's "loss_sar <batch> (<epoch mean>)"
 # the toy model's input and the CPU settings, which any codebase's train.py accepts
 TOY_CPU_OPTS = ["INPUT.SIZE", "(32, 32)", "USE_CUDA", "False", "DATALOADER.NUM_WORKERS", "0"]
 # prompt depths clamped to the toy's 2 layers, per config node
@@ -118,6 +122,32 @@ def read_results(out, trainer, seeds, tag=""):
     return results
 
 
+def last_sar_loss(log_path):
+    """The last running mean of loss_sar a training log printed (its final epoch's, up to the
+    last printed batch), or None for a run without SAR."""
+    last = None
+    with open(log_path, errors="replace") as f:
+        for line in f:
+            found = SAR_MEAN.search(line)
+            if found:
+                last = float(found.group(1))
+    return last
+
+
+def stuck_seeds(out, trainer, seeds, tag=""):
+    """Seeds whose L_SAR ended above STUCK_NATS (or not finite): SAR's own collapse, the jump
+    that never recovers (docs/toy_world.md, "SAR stability"). None when the runs have no SAR."""
+    losses = {}
+    for seed in seeds:
+        logs = run_logs(out, trainer, "train_base", seed, tag)
+        value = last_sar_loss(logs[-1]) if logs else None
+        if value is not None:
+            losses[seed] = value
+    if not losses:
+        return None
+    return [s for s, v in losses.items() if not (math.isfinite(v) and v <= STUCK_NATS)]
+
+
 def collapsed_seeds(per_seed):
     """Seeds whose base or new accuracy is more than COLLAPSE_POINTS below the median."""
     bad = []
@@ -152,22 +182,31 @@ def collapse_cell(per_seed):
     return ", ".join(map(str, collapsed_seeds(per_seed))) or "none"
 
 
-def report(rows, seeds, title):
+def report(rows, seeds, title, stuck=None):
     """Markdown: the mean table, then every seed (HM per seed, as the parser computes it).
+    ``stuck``: {method: stuck_seeds(...)}, a column of its own where any method has SAR.
 
     A method run on fewer seeds than the others (ZeroshotCLIP, which no seed changes, runs
     once) shows '=' in the seeds it did not run, and a note says which run stands for them.
     """
     from parse_test_res import harmonic_mean
 
-    lines = [f"### {title}", "", "| method | base | new | HM | collapsed seeds |",
-             "|---|---|---|---|---|"]
+    stuck = {m: v for m, v in (stuck or {}).items() if v is not None}
+    header = "| method | base | new | HM | collapsed seeds |"
+    if stuck:
+        header += f" L_SAR stuck (last epoch > {STUCK_NATS:g} nat) |"
+    lines = [f"### {title}", "", header, "|---|---|---|---|---|" + "---|" * bool(stuck)]
     for method, per_seed in rows.items():
         base = [v[0] for v in per_seed.values()]
         new = [v[1] for v in per_seed.values()]
         hm = [harmonic_mean(*v) if None not in v else None for v in per_seed.values()]
-        lines.append(f"| {method} | {mean_std(base)} | {mean_std(new)} | {mean_std(hm)} | "
-                     f"{collapse_cell(per_seed)} |")
+        line = (f"| {method} | {mean_std(base)} | {mean_std(new)} | {mean_std(hm)} | "
+                f"{collapse_cell(per_seed)} |")
+        if stuck:
+            seeds_stuck = stuck.get(method)
+            line += (" |" if seeds_stuck is None
+                     else f" {', '.join(map(str, seeds_stuck)) or 'none'} |")
+        lines.append(line)
     lines += ["", "Per seed (base / new):", "",
               "| method | " + " | ".join(f"seed {s}" for s in seeds) + " |",
               "|---|" + "---|" * len(seeds)]
@@ -266,8 +305,10 @@ def bench(world, methods, seeds, out, jobs=2, opts=(), tag="", title=None, progr
     failures = [f"{m} seed {s} (exit {c})" for (m, s, _), c in zip(todo, codes) if c != 0]
     rows = {trainers[m]: read_results(out, trainers[m], job_seeds(m, seeds), tag)
             for m in methods}
+    stuck = {trainers[m]: stuck_seeds(out, trainers[m], job_seeds(m, seeds), tag)
+             for m in methods}
     name = title or f"{Path(world).name}{' ' + tag if tag else ''}"
-    return report(rows, seeds, name), failures
+    return report(rows, seeds, name, stuck), failures
 
 
 class Progress:
