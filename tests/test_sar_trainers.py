@@ -306,7 +306,8 @@ def sar_losses_from_epoch_20(toy, out, *opts):
 
 @pytest.mark.filterwarnings("ignore:Detected call of `lr_scheduler.step()`")  # the replayed epochs
 def test_the_traced_collapse_no_longer_happens(stress100, tmp_path):
-    unguarded = sar_losses_from_epoch_20(stress100, tmp_path / "off", "TRAINER.SAR.GRAD_CLIP", "0")
+    unguarded = sar_losses_from_epoch_20(stress100, tmp_path / "off", "TRAINER.SAR.GRAD_CLIP", "0",
+                                         "TRAINER.SAR.ROLLBACK", "0")  # the plain step
     # the recorded state still collapses without the guard: 0.04 -> 19 in one batch, and stays
     assert max(unguarded[:7]) < 0.05 and min(unguarded[8:]) > 10
     guarded = sar_losses_from_epoch_20(stress100, tmp_path / "on")  # the YAML's defaults
@@ -399,10 +400,11 @@ def maple_sar_losses_first_two_epochs(toy, out, *opts, lr_blind=False, seed=2):
 def test_maple_sar_does_not_collapse_after_the_warm_up(faithful_world, tmp_path):
     # the first full-rate step (lr 1e-5 -> 3.5e-3) throws the prompts into a corner that
     # L_SAR does not pull them back from, unguarded or with the gradient-only bound
+    no_rollback = ("TRAINER.SAR.ROLLBACK", "0")  # the step as it was before either fix
     for opts, lr_blind in (((("TRAINER.SAR.GRAD_CLIP", "0"),), False), ((), True)):
         losses = maple_sar_losses_first_two_epochs(
             faithful_world, tmp_path / f"old{len(opts)}", *[x for o in opts for x in o],
-            lr_blind=lr_blind)
+            *no_rollback, lr_blind=lr_blind)
         assert max(losses[:72]) < 1.5 and min(losses[-20:]) > 1.0, losses
     guarded = maple_sar_losses_first_two_epochs(faithful_world, tmp_path / "on")  # defaults
     # the bounded step still lets loss_sar rise, but L_SAR pulls the prompts back in the epoch
@@ -423,7 +425,6 @@ def test_maple_sar_stress100_cliff_is_rolled_back(stress100_world, tmp_path):
     bounded = maple_sar_losses_first_two_epochs(stress100_world, tmp_path / "off",
                                                 "TRAINER.SAR.ROLLBACK", "0.0", seed=7)
     assert max(bounded[:72]) < 1.5 and min(bounded[-20:]) > 1.0, bounded
-    rolled = maple_sar_losses_first_two_epochs(stress100_world, tmp_path / "on",
-                                               "TRAINER.SAR.ROLLBACK", "10.0", seed=7)
+    rolled = maple_sar_losses_first_two_epochs(stress100_world, tmp_path / "on", seed=7)  # YAML
     assert max(rolled[:72]) < 1.5 and max(rolled[72:]) > 10.0, rolled  # the leap is seen ...
     assert max(rolled[-20:]) < 0.05, rolled  # ... and undone: L_SAR ends near 0

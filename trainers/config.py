@@ -20,7 +20,7 @@ SAR_DEFAULTS = {
     # our reading: bound each step (lr x grad norm) to this multiple of its running mean; 0 = off
     "GRAD_CLIP": 3.0,
     "BOUND": "step",  # our reading: step = lr x grad norm | update = the change made | both
-    "ROLLBACK": 0.0,  # our reading: undo the last update when L_SAR jumps past this x its mean
+    "ROLLBACK": 10.0,  # our reading: undo the last update when L_SAR jumps past this x its mean
     "TRACE": False,  # log each step's terms, the gradient norm each sends, and the prompt norm
 }
 
