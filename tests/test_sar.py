@@ -218,6 +218,17 @@ def test_auto_temperature_is_one_over_the_backbones_logit_scale():
     assert resolve_temperature(None, 100.0) == pytest.approx(0.01)  # OpenAI's CLIP: as before
     assert resolve_temperature("auto", 19.35) == pytest.approx(1 / 19.35)
     assert resolve_temperature(0.05, 19.35) == 0.05
+
+
+def test_an_auto_tau_past_clips_clamp_on_the_scale_is_named_in_one_line():
+    from trainers.sar import temperature_warning
+
+    assert temperature_warning(None, 100.00001) is None  # OpenAI's ln(100), stored in float32
+    assert temperature_warning("auto", 29.9) is None
+    assert temperature_warning(0.01, 300.0) is None  # a tau the user chose
+    line = temperature_warning("auto", 300.0)
+    assert "\n" not in line and "300.0" in line and "0.003333" in line
+    assert "TRAINER.SAR.TEMPERATURE" in line
     sar = make_regularizer(0, TEMPERATURE=None)
     assert sar.temperature == pytest.approx(0.01)
 

@@ -111,6 +111,24 @@ def resolve_temperature(value, logit_scale):
     return float(value)
 
 
+CLIP_MAX_SCALE = 100.0  # CLIP clamps its learned logit scale here (OpenAI's and open_clip's)
+
+
+def temperature_warning(value, logit_scale):
+    """One line when an auto tau follows a stored scale above CLIP's clamp, else None.
+
+    Why: no CLIP learned its features under such a scale, and on the faithful toy CLIP with
+    300 written in, tau 1/300 cost CoOp_SAR 14 new-class points against CoOp, where 0.01 cost
+    none (docs/toy_world.md, "Held-out worlds"). One world, so a warning, not a new default.
+    """
+    if not _is_auto(value) or logit_scale <= CLIP_MAX_SCALE * (1 + 1e-4):
+        return None
+    return (f"SAR: warning: the checkpoint's logit scale {logit_scale:.1f} is above CLIP's "
+            f"clamp of {CLIP_MAX_SCALE:g}, so TEMPERATURE auto gives tau {1 / logit_scale:.4g}; "
+            "on a toy CLIP with 300 written in, that tau cost CoOp_SAR 14 new-class points "
+            "where 0.01 cost none (docs/toy_world.md); set TRAINER.SAR.TEMPERATURE to choose")
+
+
 def sample_novel(bank_size, num_novel, generator):
     """``num_novel`` distinct bank indices (sorted); the whole bank for -1 or more than it holds."""
     if num_novel < 0 or num_novel >= bank_size:
@@ -447,6 +465,9 @@ class SARMixin:
               f"{self.sar.guard.kind} bound {self.sar.guard.ratio:g}x running mean "
               f"(GRAD_CLIP; 0 = off), rollback {self.sar.rollback.ratio:g}x (ROLLBACK; 0 = off), "
               f"template {template}, {len(base)} base classes")
+        warning = temperature_warning(sar_cfg.TEMPERATURE, logit_scale)
+        if warning:
+            print(warning)
 
     def before_update(self):
         """Undo the last update if L_SAR has jumped (LossJump), then bound the step or remember
