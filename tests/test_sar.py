@@ -466,3 +466,17 @@ def test_after_a_jump_the_last_update_is_undone_and_the_velocity_zeroed():
     assert undone and param.tolist() == pytest.approx([-1.0, -1.0])  # step 2 (to -2.9) undone
     assert optimizer.state[param]["momentum_buffer"].tolist() == [0.0, 0.0]
     assert LossJump(0.0).before_step([param], [optimizer]) is False
+
+
+def test_the_snapshot_is_taken_every_step_into_the_same_buffers():
+    param = torch.nn.Parameter(torch.zeros(2))
+    jump = LossJump(10.0)
+    jump.before_step([param], [])
+    buffer = jump.snapshot[0][1]
+    with torch.no_grad():
+        param.add_(1.0)
+    jump.before_step([param], [])
+    assert jump.snapshot[0][1] is buffer and buffer.tolist() == [1.0, 1.0]
+    other = torch.nn.Parameter(torch.ones(3))  # other parameters: a snapshot of their own
+    jump.before_step([other], [])
+    assert jump.snapshot[0][0] is other and jump.snapshot[0][1].tolist() == [1.0, 1.0, 1.0]

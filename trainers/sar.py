@@ -330,7 +330,7 @@ class LossJump:
             self.see(float(self.latest))
             self.latest = None
         if not self.jumped:
-            self.snapshot = [(p, p.detach().clone()) for p in params]
+            self._take_snapshot(params)
             return False
         for param, old in self.snapshot:
             param.copy_(old)
@@ -338,6 +338,17 @@ class LossJump:
                 param.grad.zero_()
         shorten_velocity([p for p, _ in self.snapshot], optimizers, 0.0)
         return True
+
+    def _take_snapshot(self, params):
+        """The prompts before this step's update. It runs every step, so the last snapshot's
+        buffers are written over in place when the parameters are the same ones."""
+        same = (self.snapshot is not None and len(self.snapshot) == len(params)
+                and all(p is q for (p, _), q in zip(self.snapshot, params)))
+        if same:
+            for param, old in self.snapshot:
+                old.copy_(param.detach())
+        else:
+            self.snapshot = [(p, p.detach().clone()) for p in params]
 
 
 def trace_line(epoch, batch, terms, params):
